@@ -1,0 +1,9 @@
+"""The one exception type for errors a user can cause and fix."""
+
+
+class AutorecipeError(Exception):
+    """A user error: bad path, bad recipe, unknown knob, unusable data, impossible budget.
+
+    The message says what was wrong and how to fix it; the CLI prints it without a
+    traceback and exits with status 2.
+    """
