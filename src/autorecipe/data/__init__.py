@@ -1,0 +1,1 @@
+"""Data sources, decoding, the uint8 cache, splits and batch loaders."""

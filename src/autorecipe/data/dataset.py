@@ -1,0 +1,148 @@
+"""ImageData: decoded uint8 images, their labels and class names, from any source."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from ..errors import AutorecipeError
+from .cache import decode_files
+from .images import choose_size, probe_file, to_array
+from .sources import ArraySource, FileSource, read_source
+
+PROBE_FILES = 1000  # headers read to choose the automatic size and colour handling
+
+
+@dataclass
+class ImageData:
+    """Images as rows of a uint8 (M, C, S, S) array (possibly memory-mapped), with labels.
+
+    `rows` picks the rows in use, so subsets and splits never copy pixels.
+    """
+
+    x: np.ndarray
+    rows: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    description: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    decode_seconds: float = 0.0
+    from_cache: bool = False
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def channels(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.x.shape[2]
+
+    def images(self) -> np.ndarray:
+        """The images in use as one in-memory (N, C, S, S) uint8 array."""
+        return np.ascontiguousarray(self.x[self.rows])
+
+    def subset(self, index: np.ndarray) -> ImageData:
+        """The examples at positions `index`."""
+        index = np.asarray(index, dtype=np.int64)
+        return ImageData(self.x, self.rows[index], self.y[index], self.classes, self.description,
+                         self.skipped, self.decode_seconds, self.from_cache)
+
+    def class_counts(self) -> np.ndarray:
+        """Number of examples of each class."""
+        return np.bincount(self.y, minlength=len(self.classes))
+
+    def with_classes(self, classes: list[str]) -> ImageData:
+        """The same examples labelled by position in `classes` (e.g. a trained model's)."""
+        unknown = sorted(set(self.classes) - set(classes))
+        present = set(np.unique(self.y).tolist())
+        unknown = [c for c in unknown if self.classes.index(c) in present]
+        if unknown:
+            raise AutorecipeError(
+                f"{self.description}: class(es) {', '.join(map(repr, unknown[:5]))} are not among the model's "
+                f"classes ({', '.join(classes[:10])}{', ...' if len(classes) > 10 else ''})")
+        mapping = np.array([classes.index(c) if c in classes else -1 for c in self.classes], dtype=np.int64)
+        return ImageData(self.x, self.rows, mapping[self.y], list(classes), self.description,
+                         self.skipped, self.decode_seconds, self.from_cache)
+
+
+def load_data(
+    spec,
+    image_size: int = 0,
+    channels: str = "auto",
+    *,
+    use_cache: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ImageData:
+    """Load any source as ImageData; image_size 0 and channels "auto" are chosen from the data."""
+    start = time.perf_counter()
+    source = read_source(spec)
+    image_size, gray = _resolve_format(source, image_size, channels)
+    skipped: list[tuple[str, str]] = []
+    from_cache = False
+    if isinstance(source, FileSource):
+        x, failures, from_cache = decode_files(source.paths, image_size, gray, use_cache=use_cache,
+                                               on_progress=on_progress)
+        keep = np.array([i for i in range(len(source.paths)) if i not in failures], dtype=np.int64)
+        skipped = [(source.paths[i], reason) for i, reason in sorted(failures.items())]
+    else:
+        x = convert_arrays(source.x, image_size, gray)
+        keep = np.arange(len(x), dtype=np.int64)
+    labels = [source.labels[i] for i in keep]
+    classes = source.classes if isinstance(source, ArraySource) and source.classes else _sorted_classes(labels)
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[label] for label in labels], dtype=np.int64)
+    return ImageData(x, keep, y, classes, source.description, skipped,
+                     time.perf_counter() - start, from_cache)
+
+
+def _resolve_format(source: FileSource | ArraySource, image_size: int, channels: str) -> tuple[int, bool]:
+    """The image size and grayness to decode at, looking at the data where they are automatic."""
+    if image_size and channels != "auto":
+        return image_size, channels == "gray"
+    if isinstance(source, ArraySource):
+        sides = [min(source.x.shape[1:3])]
+        gray = source.x.ndim == 3 or source.x.shape[3] == 1
+    else:
+        sample = random.Random(0).sample(source.paths, min(PROBE_FILES, len(source.paths)))
+        probes = [p for p in map(probe_file, sample) if p is not None]
+        sides = [side for side, _ in probes]
+        gray = bool(probes) and all(g for _, g in probes)
+    return image_size or choose_size(sides), gray if channels == "auto" else channels == "gray"
+
+
+def convert_arrays(x: np.ndarray, size: int, gray: bool) -> np.ndarray:
+    """(N, H, W[, C]) uint8 arrays to (N, C, size, size), converting only when needed."""
+    if x.ndim == 3:
+        x = x[..., None]
+    channels = 1 if gray else 3
+    if x.shape[1] == x.shape[2] == size and x.shape[3] == channels:
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    modes = {1: "L", 3: "RGB", 4: "RGBA"}
+    return np.stack([to_array(Image.fromarray(img[..., 0] if img.shape[2] == 1 else img, modes[img.shape[2]]),
+                              size, gray) for img in x]) if len(x) else np.zeros((0, channels, size, size), np.uint8)
+
+
+def _sorted_classes(labels: list[str]) -> list[str]:
+    """Class names in natural order: numerically when all are integers, else alphabetically."""
+    names = set(labels)
+    if all(n.lstrip("-").isdigit() for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
+
+
+def check_trainable(data: ImageData) -> None:
+    """Training needs at least two classes, each with at least one image."""
+    counts = data.class_counts()
+    if len(data.classes) < 2:
+        raise AutorecipeError(f"{data.description}: found {len(data.classes)} class; training needs at least two")
+    empty = [c for c, n in zip(data.classes, counts) if n == 0]
+    if empty:
+        raise AutorecipeError(f"{data.description}: class(es) {', '.join(map(repr, empty))} have no readable images")

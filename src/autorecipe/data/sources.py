@@ -1,0 +1,145 @@
+"""Read a data source: an image folder, a CSV manifest, an .npz of arrays, or built-in digits."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AutorecipeError
+from .images import IMAGE_EXTENSIONS
+
+BUILTIN = ("digits",)
+
+
+@dataclass
+class FileSource:
+    """Image files with their class names."""
+
+    paths: list[str]
+    labels: list[str]
+    description: str
+
+
+@dataclass
+class ArraySource:
+    """Decoded images (N, H, W) or (N, H, W, C) uint8 with their class names."""
+
+    x: np.ndarray
+    labels: list[str]
+    description: str
+    classes: list[str] | None = None
+
+
+def read_source(spec) -> FileSource | ArraySource:
+    """Turn a DATA argument (path, built-in name or (x, y) arrays) into a source."""
+    if isinstance(spec, tuple) and len(spec) == 2:
+        return _arrays(np.asarray(spec[0]), np.asarray(spec[1]), "arrays")
+    if not isinstance(spec, (str, Path)):
+        raise AutorecipeError(
+            f"data must be a folder, a .csv or .npz file, a built-in name ({', '.join(BUILTIN)}) "
+            f"or an (x, y) pair of arrays; got {type(spec).__name__}")
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return _folder(path)
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return _manifest(path)
+    if path.is_file() and path.suffix.lower() == ".npz":
+        return _npz(path)
+    if path.is_file():
+        raise AutorecipeError(f"{path}: unsupported data file; use a folder of class subfolders, a .csv manifest or an .npz")
+    if str(spec) == "digits":
+        return _digits()
+    raise AutorecipeError(
+        f"{spec}: no such file or folder, and not a built-in dataset ({', '.join(BUILTIN)})")
+
+
+def _folder(root: Path) -> FileSource:
+    """One subfolder per class; image files anywhere below it."""
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise AutorecipeError(f"{root}: no class subfolders; put each class's images in a subfolder named after it")
+    paths, labels = [], []
+    for name in classes:
+        files = sorted(
+            str(f) for f in (root / name).rglob("*")
+            if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file() and not f.name.startswith(".")
+        )
+        if not files:
+            raise AutorecipeError(
+                f"{root}: class {name!r} is empty (no {', '.join(IMAGE_EXTENSIONS)} files in {root / name})")
+        paths += files
+        labels += [name] * len(files)
+    return FileSource(paths, labels, f"image folder {root}")
+
+
+def _manifest(path: Path) -> FileSource:
+    """A CSV of `path,label` rows; relative paths are relative to the CSV's folder."""
+    paths, labels = [], []
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise AutorecipeError(f"{path}: cannot read the CSV manifest: {error}") from None
+    for line, row in enumerate(rows, 1):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if line == 1 and [c.strip().lower() for c in row] == ["path", "label"]:
+            continue
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            raise AutorecipeError(f"{path}, line {line}: expected two columns `path,label`, got {row!r}")
+        file = Path(row[0].strip()).expanduser()
+        paths.append(str(file if file.is_absolute() else path.parent / file))
+        labels.append(row[1].strip())
+    if not paths:
+        raise AutorecipeError(f"{path}: the manifest lists no images")
+    return FileSource(paths, labels, f"CSV manifest {path}")
+
+
+def _npz(path: Path) -> ArraySource:
+    """An .npz with `x` uint8 (N, H, W[, C]), `y` labels and optionally `classes` names."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = {"x", "y"} - set(archive.files)
+            if missing:
+                raise AutorecipeError(f"{path}: missing array(s) {', '.join(sorted(missing))}; "
+                                      f"expected x (N, H, W[, C]) uint8 and y (N,) labels")
+            x, y = archive["x"], archive["y"]
+            classes = [str(c) for c in archive["classes"]] if "classes" in archive.files else None
+    except (OSError, ValueError) as error:
+        raise AutorecipeError(f"{path}: cannot read the .npz file: {error}") from None
+    if classes is not None:
+        if y.dtype.kind not in "iu" or len(y) and (y.min() < 0 or y.max() >= len(classes)):
+            raise AutorecipeError(f"{path}: with `classes` given, y must hold indices 0..{len(classes) - 1}")
+        source = _arrays(x, np.asarray(classes)[y], f"arrays {path}")
+        source.classes = classes
+        return source
+    return _arrays(x, y, f"arrays {path}")
+
+
+def _arrays(x: np.ndarray, y: np.ndarray, description: str) -> ArraySource:
+    """Validate image arrays and their labels."""
+    if x.dtype != np.uint8:
+        raise AutorecipeError(f"{description}: x must be uint8 (0..255), got {x.dtype}; convert with x.astype('uint8')")
+    if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3, 4)):
+        raise AutorecipeError(f"{description}: x must have shape (N, H, W) or (N, H, W, C) with C in 1, 3, 4; "
+                              f"got {x.shape}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise AutorecipeError(f"{description}: y must have one label per image: x has {len(x)}, y has shape {y.shape}")
+    if y.dtype.kind == "f":
+        if not np.all(np.mod(y, 1) == 0):
+            raise AutorecipeError(f"{description}: y holds non-integer numbers; labels must be integers or names")
+        y = y.astype(np.int64)
+    return ArraySource(x, [str(v) for v in y.tolist()], description)
+
+
+def _digits() -> ArraySource:
+    """scikit-learn's 1,797 8x8 handwritten digits, scaled to 0..255."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    return ArraySource(x, [str(v) for v in digits.target.tolist()], "built-in digits",
+                       [str(i) for i in range(10)])

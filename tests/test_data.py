@@ -1,0 +1,178 @@
+"""Data sources, mode conversion, corrupt files, the decode cache and the stratified split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from autorecipe import AutorecipeError
+from autorecipe.data.dataset import check_trainable, load_data
+from autorecipe.data.images import choose_size, to_array
+from autorecipe.data.split import stratified_split
+
+from imagegen import pattern
+
+
+def test_folder_decodes_every_mode_and_skips_the_corrupt_file(image_folder):
+    data = load_data(image_folder, 16, "rgb")
+    assert data.classes == ["cat", "dog", "fox"]
+    assert len(data) == 18
+    assert data.images().shape == (18, 3, 16, 16) and data.images().dtype == np.uint8
+    assert [p.endswith("broken.jpg") for p, _ in data.skipped] == [True]
+    assert np.bincount(data.y).tolist() == [6, 6, 6]
+    # The label-dependent colour survives every conversion (red/green/blue channel dominant).
+    means = data.images().reshape(18, 3, -1).mean(-1)
+    colourful = np.ptp(means, axis=1) > 40
+    dominant = means.argmax(1)
+    assert (dominant[colourful] == data.y[colourful]).all()
+    assert colourful.sum() >= 9  # grayscale, bilevel and 16-bit images carry no colour
+
+
+def test_folder_in_gray_gives_one_channel(image_folder):
+    data = load_data(image_folder, 12, "gray")
+    assert data.images().shape == (18, 1, 12, 12)
+
+
+def test_automatic_format_is_rgb_for_mixed_modes_and_gray_for_gray(tmp_path, image_folder):
+    data = load_data(image_folder)
+    assert (data.image_size, data.channels) == (20, 3)
+    root = tmp_path / "gray"
+    for c in "ab":
+        (root / c).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((10, 14), 40 * i, np.uint8), "L").save(root / c / f"{i}.png")
+    gray = load_data(root)
+    assert (gray.image_size, gray.channels) == (10, 1)
+
+
+def test_conversions_are_consistent():
+    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))  # fully transparent red: white after compositing
+    assert to_array(rgba, 4, gray=False).min() == 255
+    sixteen = Image.fromarray(np.full((4, 4), 65535, np.uint16))
+    assert to_array(sixteen, 4, gray=True).min() == 255
+    wide = Image.fromarray(np.zeros((10, 30, 3), np.uint8))
+    assert to_array(wide, 8, gray=False).shape == (3, 8, 8)
+    assert choose_size([32, 32, 32]) == 32
+    assert choose_size([500, 500]) == 224
+    assert choose_size([40, 100, 60]) == 60
+
+
+def test_cache_is_reused_and_keyed_by_content(image_folder):
+    first = load_data(image_folder, 16, "rgb")
+    second = load_data(image_folder, 16, "rgb")
+    assert not first.from_cache and second.from_cache
+    assert np.array_equal(first.images(), second.images())
+    assert second.skipped == first.skipped
+    assert not load_data(image_folder, 12, "rgb").from_cache  # another size is another entry
+    path = image_folder / "cat" / "0.png"
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(path)
+    changed = load_data(image_folder, 16, "rgb")
+    assert not changed.from_cache
+    assert changed.images()[0].max() == 0
+
+
+def test_csv_manifest_with_relative_paths(image_folder):
+    manifest = image_folder.parent / "list.csv"
+    rows = ["path,label"] + [f"images/{c}/{i}.png,{c}" for c in ("cat", "fox") for i in range(6)
+                             if (image_folder / c / f"{i}.png").exists()]
+    rows.append("images/dog/broken.jpg,dog")
+    manifest.write_text("\n".join(rows) + "\n")
+    data = load_data(manifest, 16, "rgb")
+    assert set(data.classes) == {"cat", "fox"}
+    assert len(data) == len(rows) - 2
+    assert len(data.skipped) == 1
+
+
+def test_csv_manifest_errors_name_the_line(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,label\na.png,cat\nonly-one-column\n")
+    with pytest.raises(AutorecipeError, match=r"bad.csv, line 3: expected two columns"):
+        load_data(bad, 8, "rgb")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("path,label\n")
+    with pytest.raises(AutorecipeError, match="lists no images"):
+        load_data(empty, 8, "rgb")
+
+
+def test_npz_arrays_in_every_layout(tmp_path):
+    x = np.stack([pattern(i % 2, 12, seed=i) for i in range(8)])
+    y = np.array([i % 2 for i in range(8)])
+    np.savez(tmp_path / "rgb.npz", x=x, y=y)
+    data = load_data(tmp_path / "rgb.npz")
+    assert data.images().shape == (8, 3, 12, 12) and data.classes == ["0", "1"]
+    np.testing.assert_array_equal(data.images()[3], x[3].transpose(2, 0, 1))
+    np.savez(tmp_path / "gray.npz", x=x[..., 0], y=np.array(["a", "b"] * 4))
+    gray = load_data(tmp_path / "gray.npz")
+    assert gray.images().shape == (8, 1, 12, 12) and gray.classes == ["a", "b"]
+    np.savez(tmp_path / "named.npz", x=x, y=y, classes=np.array(["cat", "dog"]))
+    assert load_data(tmp_path / "named.npz", 16, "gray").images().shape == (8, 1, 16, 16)
+    assert load_data(tmp_path / "named.npz").classes == ["cat", "dog"]
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x": np.zeros((4, 8, 8), np.float32), "y": np.zeros(4)}, "x must be uint8"),
+    ({"x": np.zeros((4, 8), np.uint8), "y": np.zeros(4)}, "x must have shape"),
+    ({"x": np.zeros((4, 8, 8), np.uint8), "y": np.zeros(3)}, "one label per image"),
+    ({"x": np.zeros((4, 8, 8), np.uint8)}, "missing array"),
+])
+def test_npz_errors(tmp_path, arrays, message):
+    np.savez(tmp_path / "a.npz", **arrays)
+    with pytest.raises(AutorecipeError, match=message):
+        load_data(tmp_path / "a.npz")
+
+
+def test_builtin_digits_and_arrays():
+    digits = load_data("digits")
+    assert len(digits) == 1797 and digits.classes == [str(i) for i in range(10)]
+    assert digits.images().shape == (1797, 1, 8, 8) and digits.images().max() == 255
+    x = np.zeros((6, 9, 9, 3), np.uint8)
+    assert load_data((x, np.array([0, 1, 2] * 2))).images().shape == (6, 3, 9, 9)
+
+
+def test_unusable_sources_are_clear_errors(tmp_path):
+    with pytest.raises(AutorecipeError, match="no such file or folder"):
+        load_data(tmp_path / "nothing")
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(AutorecipeError, match="no class subfolders"):
+        load_data(tmp_path / "flat")
+    (tmp_path / "flat" / "a").mkdir()
+    (tmp_path / "flat" / "b").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "flat" / "a" / "x.png")
+    with pytest.raises(AutorecipeError, match=r"class 'b' is empty"):
+        load_data(tmp_path / "flat")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(AutorecipeError, match="unsupported data file"):
+        load_data(tmp_path / "notes.txt")
+
+
+def test_training_needs_two_classes_with_readable_images(tmp_path):
+    root = tmp_path / "one"
+    (root / "only").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(root / "only" / "x.png")
+    with pytest.raises(AutorecipeError, match="found 1 class; training needs at least two"):
+        check_trainable(load_data(root))
+    (root / "broken").mkdir()
+    (root / "broken" / "y.png").write_bytes(b"garbage")
+    with pytest.raises(AutorecipeError, match="found 1 class"):
+        check_trainable(load_data(root))
+
+
+def test_stratified_split_is_seeded_and_keeps_class_shares():
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 2 + [3])
+    train, val = stratified_split(labels, 0.2, seed=1)
+    assert np.intersect1d(train, val).size == 0 and len(train) + len(val) == len(labels)
+    assert np.bincount(labels[val], minlength=4).tolist() == [10, 6, 1, 0]
+    again, _ = stratified_split(labels, 0.2, seed=1)
+    other, _ = stratified_split(labels, 0.2, seed=2)
+    assert np.array_equal(train, again) and not np.array_equal(train, other)
+    with pytest.raises(AutorecipeError, match="between 0 and 1"):
+        stratified_split(labels, 1.5, seed=0)
+
+
+def test_relabelling_to_a_models_classes(image_folder):
+    data = load_data(image_folder, 8, "rgb")
+    mapped = data.with_classes(["fox", "dog", "cat", "owl"])
+    assert mapped.classes[mapped.y[0]] == data.classes[data.y[0]]
+    with pytest.raises(AutorecipeError, match="'fox'.* not among the model's classes"):
+        data.with_classes(["cat", "dog"])
