@@ -1,0 +1,52 @@
+"""The architecture bucket: a registry of model families, built by name from a recipe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..knobs import Choice, Uniform, knob
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a builder needs to size a network for the data."""
+
+    num_classes: int
+    in_channels: int
+    image_size: int
+    width: float
+
+
+Builder = Callable[[ModelSpec], nn.Module]
+MODELS: dict[str, Builder] = {}
+
+
+def register(name: str) -> Callable[[Builder], Builder]:
+    """Decorator: make a builder reachable by name from recipes, the CLI and Python."""
+    def add(builder: Builder) -> Builder:
+        MODELS[name] = builder
+        return builder
+    return add
+
+
+from . import resnet  # noqa: E402  (registers its families)
+
+MODEL = knob(
+    "model", bucket="architecture", default="resnet9", baseline="resnet9", choices=tuple(MODELS),
+    search=Choice(tuple(MODELS)),
+    doc="The network family, by name.",
+)
+WIDTH = knob(
+    "width", bucket="architecture", default=0.5, baseline=0.5, low=0.0625, high=8.0,
+    search=Uniform(0.25, 2.0, log=True),
+    doc="Multiplier on every layer's channel count.",
+)
+
+
+def build(section, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+    """Build the recipe's network for `num_classes` outputs and (in_channels, size, size) inputs."""
+    spec = ModelSpec(num_classes, in_channels, image_size, section.width)
+    return MODELS[section.model](spec)

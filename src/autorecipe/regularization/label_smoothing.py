@@ -1,0 +1,19 @@
+"""Label smoothing: the training loss against a target mixed with the uniform distribution."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..knobs import Uniform, knob
+
+LABEL_SMOOTHING = knob(
+    "label_smoothing", bucket="regularization", default=0.1, baseline=0.0, low=0.0, high=1.0,
+    search=Uniform(0.0, 0.3),
+    doc="Mix the one-hot target with a uniform one by this weight (Szegedy et al., 2016).",
+)
+
+
+def training_loss(section, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of `logits` against class indices, with the recipe's label smoothing."""
+    return F.cross_entropy(logits.float(), targets, label_smoothing=section.label_smoothing)
