@@ -1,0 +1,42 @@
+"""autorecipe: train image classifiers the way the best practitioners do, automatically.
+
+    import autorecipe
+    run = autorecipe.fit("path/to/images")          # or "digits", a .csv, an .npz, (x, y)
+    run.metrics["val_accuracy"], run.predict(["cat.jpg"], top_k=3)
+    autorecipe.evaluate("runs/fit-...", "path/to/test")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import AutorecipeError
+from .recipe import Recipe
+
+__version__ = "0.1.0"
+__all__ = ["AutorecipeError", "Recipe", "Run", "evaluate", "fit", "load", "predict"]
+
+if TYPE_CHECKING:
+    from .fitting import fit
+    from .prediction import evaluate, predict
+    from .run import Run
+
+
+def load(path) -> Run:
+    """Load a trained run folder (the --out of a fit)."""
+    from .run import Run
+    return Run.load(path)
+
+
+def __getattr__(name: str):
+    # Imported on first use so that `import autorecipe` (and data-decoding workers) stay light.
+    if name == "fit":
+        from .fitting import fit
+        return fit
+    if name in ("evaluate", "predict"):
+        from . import prediction as module
+        return getattr(module, name)
+    if name == "Run":
+        from .run import Run
+        return Run
+    raise AttributeError(f"module 'autorecipe' has no attribute {name!r}")

@@ -1,0 +1,187 @@
+"""The `autorecipe` command line: fit, evaluate, predict, knobs, recipe."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .durations import parse_duration
+from .errors import AutorecipeError
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _duration(text: str) -> float:
+    """argparse type for --time-budget."""
+    try:
+        return parse_duration(text)
+    except AutorecipeError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for user errors, 130 when interrupted)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.command(args) or 0
+    except AutorecipeError as error:
+        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autorecipe", description="Train image classifiers with a strong recipe.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    fit = commands.add_parser("fit", help="train a classifier on a folder, CSV, .npz or 'digits'")
+    fit.add_argument("data", help="image folder (one subfolder per class), .csv manifest, .npz, or 'digits'")
+    fit.add_argument("--val", help="validation data (any source); default: a stratified split of DATA")
+    fit.add_argument("--test", help="test data (any source), evaluated once with the best model")
+    fit.add_argument("--recipe", help="recipe YAML file (missing knobs take their defaults)")
+    fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
+                     help="set a knob, e.g. --set label_smoothing=0.2 (repeatable)")
+    fit.add_argument("--epochs", type=int, help="training epochs (the recipe's optimization.epochs)")
+    fit.add_argument("--time-budget", type=_duration, help="stop training after this long, e.g. 10m")
+    fit.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    fit.add_argument("--out", help="output folder (default: runs/fit-DATE-TIME)")
+    fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    fit.add_argument("--val-fraction", type=float, default=0.1, help="held-out share without --val (default 0.1)")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.set_defaults(command=_fit)
+
+    evaluate = commands.add_parser("evaluate", help="score a trained run on labelled data")
+    evaluate.add_argument("run", metavar="DIR", help="a run folder written by fit")
+    evaluate.add_argument("data", help="labelled data: folder, .csv, .npz or 'digits'")
+    evaluate.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.set_defaults(command=_evaluate)
+
+    predict = commands.add_parser("predict", help="classify images with a trained run")
+    predict.add_argument("run", metavar="DIR", help="a run folder written by fit")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    predict.add_argument("--top-k", type=int, default=1, help="how many classes to show per image (default 1)")
+    predict.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    predict.add_argument("--json", action="store_true", help="print JSON")
+    predict.set_defaults(command=_predict)
+
+    knobs = commands.add_parser("knobs", help="list every knob: bucket, default, baseline, search range")
+    knobs.add_argument("--bucket", help="only this bucket")
+    knobs.set_defaults(command=_knobs)
+
+    recipe = commands.add_parser("recipe", help="print a recipe as YAML (the default, or a file with --set applied)")
+    recipe.add_argument("--recipe", help="recipe YAML file")
+    recipe.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE")
+    recipe.set_defaults(command=_recipe)
+    return parser
+
+
+def _fit(args) -> int:
+    from .fitting import fit
+    from .progress import NullReporter, RichReporter
+
+    def show(role: str, images) -> None:
+        size = f"{images.image_size}x{images.image_size} {'gray' if images.channels == 1 else 'RGB'}"
+        skipped = f", {len(images.skipped)} unreadable file(s) skipped (see run.log)" if images.skipped else ""
+        err.print(f"{role}: {len(images):,} images, {len(images.classes)} classes, {size} "
+                  f"from {images.description}{skipped}", highlight=False, soft_wrap=True)
+
+    run = fit(args.data, val=args.val, test=args.test, recipe=args.recipe, overrides=args.overrides,
+              epochs=args.epochs, time_budget=args.time_budget, device=args.device, out=args.out,
+              seed=args.seed, val_fraction=args.val_fraction,
+              reporter=NullReporter() if args.quiet else RichReporter(err), on_data=show)
+    m = run.metrics
+    table = Table(title="autorecipe fit", show_header=False)
+    rows = [("status", m["status"]), ("best epoch", f"{m['best_epoch']} of {m['epochs_run']}"),
+            ("validation accuracy", _pct(m["val_accuracy"])), ("validation loss", _num(m["val_loss"]))]
+    if "test_accuracy" in m:
+        rows += [("test accuracy", _pct(m["test_accuracy"])), ("test loss", _num(m["test_loss"]))]
+    rows += [("training time", f"{m['train_seconds']:.1f} s"), ("decode time", f"{m['decode_seconds']:.1f} s"),
+             ("throughput", f"{m['images_per_second'] or 0:,.0f} images/s"),
+             ("device", f"{m['device']} ({m['precision']}), batch {m['batch_size']}")]
+    for key, value in rows:
+        table.add_row(key, str(value))
+    out.print(table)
+    out.print(f"saved to {run.path}", soft_wrap=True, highlight=False)
+    return 130 if m["status"] == "interrupted" else 0
+
+
+def _evaluate(args) -> int:
+    from .prediction import evaluate
+    result = evaluate(args.run, args.data, device=args.device)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    table = Table(title=f"{args.data}: {result['count']:,} images")
+    table.add_column("class")
+    table.add_column("accuracy", justify="right")
+    for name, accuracy in result["per_class_accuracy"].items():
+        table.add_row(name, _pct(accuracy))
+    table.add_section()
+    table.add_row("[bold]all", f"[bold]{_pct(result['accuracy'])}")
+    out.print(table)
+    out.print(f"loss {result['loss']:.4f}" + (f"; {len(result['skipped'])} unreadable file(s) skipped"
+                                             if result["skipped"] else ""), highlight=False)
+    return 0
+
+
+def _predict(args) -> int:
+    from .prediction import predict
+    results = predict(args.run, args.images, top_k=args.top_k, device=args.device)
+    if args.json:
+        print(json.dumps([{"image": image, "predictions": [{"class": c, "probability": p} for c, p in top]}
+                          for image, top in zip(args.images, results)], indent=2))
+        return 0
+    table = Table()
+    table.add_column("image")
+    table.add_column("class")
+    table.add_column("probability", justify="right")
+    for image, top in zip(args.images, results):
+        for rank, (name, probability) in enumerate(top):
+            table.add_row(image if rank == 0 else "", name, f"{probability:.4f}")
+    out.print(table)
+    return 0
+
+
+def _knobs(args) -> int:
+    from .knobs import BUCKETS, registry
+    if args.bucket and args.bucket not in BUCKETS:
+        raise AutorecipeError(f"--bucket {args.bucket}: unknown bucket; valid buckets: {', '.join(BUCKETS)}")
+    for bucket in BUCKETS:
+        if args.bucket not in (None, bucket):
+            continue
+        out.print(f"[bold]{bucket}[/]")
+        for knob in registry().values():
+            if knob.bucket == bucket:
+                out.print(f"  [bold cyan]{knob.name}[/] = {knob.default}   baseline {knob.baseline}   "
+                          f"search {knob.search or '-'}   valid: {knob.valid_values()}", highlight=False)
+                out.print(f"      {escape(knob.doc)}", highlight=False)
+    return 0
+
+
+def _recipe(args) -> int:
+    from .recipe import Recipe
+    recipe = Recipe.load(args.recipe) if args.recipe else Recipe()
+    print(recipe.with_overrides(args.overrides).to_yaml(), end="")
+    return 0
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

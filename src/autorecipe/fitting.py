@@ -1,0 +1,184 @@
+"""`fit`: load the data, train the recipe, evaluate, and save a run folder."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .data.dataset import ImageData, check_trainable, load_data
+from .data.split import stratified_split
+from .device import choose_device
+from .durations import parse_duration
+from .errors import AutorecipeError
+from .progress import NullReporter, Reporter
+from .recipe import Recipe
+from .run import Run
+from .train import train
+
+log = logging.getLogger("autorecipe")
+
+
+def fit(
+    data,
+    *,
+    val=None,
+    test=None,
+    recipe: Recipe | str | Path | Mapping | None = None,
+    overrides: Iterable[str] | Mapping | None = None,
+    epochs: int | None = None,
+    time_budget: float | str | None = None,
+    device: str | None = None,
+    out: str | Path | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    reporter: Reporter | None = None,
+    on_data: Callable[[str, ImageData], None] | None = None,
+) -> Run:
+    """Train a classifier on `data` with the default (or given) recipe and save it to `out`.
+
+    `data`, `val` and `test` are image folders, CSV manifests, .npz files, "digits", or
+    (x, y) arrays. Without `val`, a seeded stratified `val_fraction` of `data` is held out.
+    `time_budget` is seconds or text such as "10m". Returns the trained Run; its files are
+    in `run.path`.
+    """
+    recipe = _recipe(recipe, overrides, epochs)
+    time_budget = parse_duration(time_budget) if time_budget is not None else None
+    dev = choose_device(device)
+    out = Path(out) if out is not None else _default_out()
+    out.mkdir(parents=True, exist_ok=True)
+    handler = _log_to(out / "run.log")
+    try:
+        log.info("autorecipe %s fit %s on %s, seed %d", __version__, _describe(data), dev, seed)
+        reporter = reporter or NullReporter()
+        splits = _load(data, val, test, recipe, val_fraction, seed, on_data, reporter.decode)
+        recipe, train_data, val_data = splits.recipe, splits.train, splits.val
+        log.info("recipe:\n%s", recipe.to_yaml())
+        result = train(recipe, train_data, val_data, device=dev, seed=seed, time_budget=time_budget,
+                       reporter=reporter)
+        best = result.history[result.best_epoch - 1] if result.best_epoch else {}
+        metrics = {
+            "status": result.status, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+            "val_accuracy": best.get("val_accuracy"), "val_loss": best.get("val_loss"),
+            "train_accuracy": best.get("train_accuracy"), "train_loss": best.get("train_loss"),
+            "train_seconds": result.seconds, "decode_seconds": splits.decode_seconds,
+            "images_per_second": (sum(h["images_per_second"] for h in result.history) / len(result.history)
+                                  if result.history else None),
+            "device": str(dev), "precision": result.precision, "batch_size": result.batch_size,
+            "peak_lr": result.peak_lr, "seed": seed, "num_classes": len(train_data.classes),
+            "num_train": len(train_data), "num_val": len(val_data), "skipped_files": splits.skipped,
+            "autorecipe_version": __version__, "torch_version": torch.__version__,
+        }
+        run = Run(result.model, recipe, train_data.classes, result.history, metrics)
+        if splits.test is not None and result.best_epoch:
+            test_metrics = run.evaluate(splits.test, device=str(dev))
+            metrics.update(test_accuracy=test_metrics["accuracy"], test_loss=test_metrics["loss"],
+                           num_test=test_metrics["count"])
+        if result.best_epoch is None:
+            log.warning("training %s before the first epoch ended; no model saved", result.status)
+        run.save(out, with_model=result.best_epoch is not None)
+        log.info("metrics %s", metrics)
+        return run
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _recipe(recipe, overrides, epochs) -> Recipe:
+    """The recipe to train: a Recipe, a YAML path, a mapping or the default; then overrides."""
+    if recipe is None:
+        recipe = Recipe()
+    elif isinstance(recipe, (str, Path)):
+        recipe = Recipe.load(recipe)
+    elif isinstance(recipe, Mapping):
+        recipe = Recipe.from_dict(recipe)
+    elif not isinstance(recipe, Recipe):
+        raise AutorecipeError(f"recipe must be a Recipe, a YAML file or a mapping, got {type(recipe).__name__}")
+    if overrides:
+        recipe = recipe.with_values(overrides) if isinstance(overrides, Mapping) else recipe.with_overrides(overrides)
+    if epochs is not None:
+        recipe = recipe.with_values({"epochs": epochs})
+    return recipe
+
+
+@dataclass
+class _Splits:
+    """The loaded data of one fit, and the recipe with its automatic data knobs resolved."""
+
+    recipe: Recipe
+    train: ImageData
+    val: ImageData
+    test: ImageData | None
+    skipped: int
+    decode_seconds: float
+
+
+def _load(data, val, test, recipe: Recipe, val_fraction: float, seed: int, on_data, on_progress) -> _Splits:
+    """Load train/val/test at one resolved size and colour mode."""
+    source = load_data(data, recipe.data.image_size, recipe.data.channels, on_progress=on_progress)
+    check_trainable(source)
+    _log_skipped("training", source)
+    recipe = recipe.with_values({"image_size": source.image_size,
+                                 "channels": "gray" if source.channels == 1 else "rgb"})
+    loaded = [source]
+    if val is None:
+        train_index, val_index = stratified_split(source.y, val_fraction, seed)
+        train_data, val_data = source.subset(train_index), source.subset(val_index)
+    else:
+        train_data = source
+        val_data = _load_aligned("validation", val, recipe, source.classes, on_progress)
+        loaded.append(val_data)
+    check_trainable(train_data)
+    test_data = _load_aligned("test", test, recipe, source.classes, on_progress) if test is not None else None
+    if test_data is not None:
+        loaded.append(test_data)
+    for role, images in (("train", train_data), ("validation", val_data), ("test", test_data)):
+        if images is not None and on_data:
+            on_data(role, images)
+    log.info("data: %d training, %d validation%s images; %d classes; %dx%d %s",
+             len(train_data), len(val_data), f", {len(test_data)} test" if test_data else "",
+             len(source.classes), source.image_size, source.image_size, recipe.data.channels)
+    return _Splits(recipe, train_data, val_data, test_data, sum(len(d.skipped) for d in loaded),
+                   sum(d.decode_seconds for d in loaded))
+
+
+def _load_aligned(role: str, spec, recipe: Recipe, classes: list[str], on_progress) -> ImageData:
+    images = load_data(spec, recipe.data.image_size, recipe.data.channels, on_progress=on_progress)
+    images = images.with_classes(classes)
+    _log_skipped(role, images)
+    if len(images) == 0:
+        raise AutorecipeError(f"{images.description}: the {role} data has no readable images")
+    return images
+
+
+def _log_skipped(role: str, images: ImageData) -> None:
+    if images.skipped:
+        log.warning("%d unreadable %s file(s) skipped:", len(images.skipped), role)
+        for path, reason in images.skipped:
+            log.warning("  skipped %s: %s", path, reason)
+
+
+def _describe(data) -> str:
+    return "arrays" if isinstance(data, tuple) else str(data)
+
+
+def _default_out() -> Path:
+    base = Path("runs") / datetime.now().strftime("fit-%Y%m%d-%H%M%S")
+    out, n = base, 1
+    while out.exists():
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+def _log_to(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler

@@ -1,0 +1,87 @@
+"""The command line: fit/evaluate/predict output and files, error messages and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from autorecipe.cli import main
+
+
+def test_fit_writes_files_and_prints_a_table(tmp_path, capsys):
+    code = main(["fit", "digits", "--epochs", "1", "--set", "width=0.25", "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr()
+    assert "validation accuracy" in printed.out and str(tmp_path) in printed.out
+    assert "1,618 images, 10 classes, 8x8 gray" in printed.err
+    assert {"model.safetensors", "recipe.yaml", "classes.json", "history.csv", "metrics.json"} <= set(os.listdir(tmp_path))
+
+
+def test_evaluate_and_predict_commands(digits_run, tmp_path, capsys):
+    assert main(["evaluate", str(digits_run.path), "digits", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["count"] == 1797 and result["accuracy"] > 0.95
+    image = tmp_path / "seven.png"
+    digits = np.load(_digits_npz(tmp_path))
+    Image.fromarray(digits["x"][7]).save(image)
+    assert main(["predict", str(digits_run.path), str(image), "--top-k", "2", "--json"]) == 0
+    predictions = json.loads(capsys.readouterr().out)
+    assert predictions[0]["image"] == str(image) and len(predictions[0]["predictions"]) == 2
+    assert predictions[0]["predictions"][0]["class"] == "7"
+    assert main(["predict", str(digits_run.path), str(image)]) == 0
+    assert "7" in capsys.readouterr().out
+    assert main(["evaluate", str(digits_run.path), "digits"]) == 0
+    assert "all" in capsys.readouterr().out
+
+
+def _digits_npz(tmp_path):
+    from autorecipe.data.dataset import load_data
+    data = load_data("digits")
+    np.savez(tmp_path / "d.npz", x=data.images()[:, 0], y=data.y)
+    return tmp_path / "d.npz"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "no/such/folder"], "no/such/folder: no such file or folder"),
+    (["fit", "digits", "--set", "label_smooth=0.1"], "label_smooth: unknown knob; did you mean label_smoothing?"),
+    (["fit", "digits", "--set", "lr=-1"], "optimization.lr: -1 is not valid"),
+    (["fit", "digits", "--device", "tpu"], "--device 'tpu': unknown device"),
+    (["evaluate", ".", "digits"], "not a trained run"),
+    (["knobs", "--bucket", "nope"], "unknown bucket"),
+])
+def test_user_errors_print_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err.replace("\n", "") and "Traceback" not in err
+
+
+def test_bad_recipe_file_and_time_budget(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("architecture:\n  model: resnet99\n")
+    assert main(["fit", "digits", "--recipe", str(recipe)]) == 2
+    assert "r.yaml: architecture.model: 'resnet99' is not valid" in capsys.readouterr().err.replace("\n", "")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "digits", "--time-budget", "soon"])
+    assert exit_info.value.code == 2
+    assert "'soon' is not a duration" in capsys.readouterr().err
+
+
+def test_console_script_exits_2_without_traceback(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "autorecipe.cli", "predict", str(tmp_path), "x.png"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "error:" in done.stderr and "not a trained run" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_knobs_and_recipe_commands(capsys):
+    assert main(["knobs"]) == 0
+    listed = capsys.readouterr().out
+    assert "label_smoothing" in listed and "regularization" in listed
+    assert main(["recipe", "--set", "lr=0.1"]) == 0
+    assert "lr: 0.1" in capsys.readouterr().out

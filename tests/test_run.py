@@ -1,0 +1,61 @@
+"""A trained run: saved and loaded exactly; evaluate and predict, from Python."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import autorecipe
+from autorecipe import AutorecipeError
+from autorecipe.data.dataset import load_data
+
+
+def test_load_gives_the_same_model(digits_run):
+    loaded = autorecipe.load(digits_run.path)
+    assert loaded.classes == digits_run.classes and loaded.recipe == digits_run.recipe
+    assert loaded.history == digits_run.history
+    for key, value in digits_run.model.state_dict().items():
+        assert torch.equal(value.cpu(), loaded.model.state_dict()[key])
+
+
+def test_evaluate_scores_per_class_and_in_total(digits_run):
+    result = autorecipe.evaluate(digits_run.path, "digits", device="cpu")
+    assert result["count"] == 1797
+    assert result["accuracy"] > 0.95
+    assert set(result["per_class_accuracy"]) == set(digits_run.classes)
+    confusion = np.array(result["confusion"])
+    assert confusion.sum() == 1797 and np.trace(confusion) / 1797 == pytest.approx(result["accuracy"])
+
+
+def test_predict_paths_and_arrays_agree_with_the_labels(digits_run, tmp_path):
+    digits = load_data("digits")
+    images = digits.images()[:20, 0]
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(image).save(paths[-1])
+    from_files = digits_run.predict(paths, top_k=3)
+    from_arrays = autorecipe.predict(digits_run.path, images, top_k=3)
+    assert [[c for c, _ in top] for top in from_files] == [[c for c, _ in top] for top in from_arrays]
+    assert all(len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1] for top in from_files)
+    correct = sum(top[0][0] == str(label) for top, label in zip(from_files, digits.y[:20]))
+    assert correct >= 18
+    single = digits_run.predict(images[0])
+    assert len(single) == 1 and single[0][0][0] == from_files[0][0][0]
+
+
+def test_bad_inputs_to_a_run_are_clear_errors(digits_run, tmp_path):
+    with pytest.raises(AutorecipeError, match="not a trained run"):
+        autorecipe.load(tmp_path)
+    with pytest.raises(AutorecipeError, match="no such image file"):
+        digits_run.predict([tmp_path / "missing.png"])
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    with pytest.raises(AutorecipeError, match="bad.png: cannot read the image"):
+        digits_run.predict([tmp_path / "bad.png"])
+    with pytest.raises(AutorecipeError, match="top-k"):
+        digits_run.predict([tmp_path / "bad.png"], top_k=0)
+    x = np.zeros((4, 8, 8), np.uint8)
+    with pytest.raises(AutorecipeError, match="'cat'.* not among the model's classes"):
+        autorecipe.evaluate(digits_run, (x, np.array(["cat", "1", "2", "3"])))
