@@ -85,3 +85,17 @@ def test_knobs_and_recipe_commands(capsys):
     assert "label_smoothing" in listed and "regularization" in listed
     assert main(["recipe", "--set", "lr=0.1"]) == 0
     assert "lr: 0.1" in capsys.readouterr().out
+
+
+def test_fit_on_a_folder_logs_skipped_files_and_scores_val_and_test_sources(image_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["fit", str(image_folder), "--val", str(image_folder), "--test", str(image_folder),
+                 "--epochs", "1", "--set", "width=0.25", "--out", str(out), "--quiet"])
+    assert code == 0
+    assert "1 unreadable file(s) skipped (see run.log)" in capsys.readouterr().err
+    log = (out / "run.log").read_text()
+    assert "skipped" in log and "broken.jpg" in log
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["skipped_files"] == 3  # the corrupt file, once in each of train, val and test
+    assert metrics["num_train"] == metrics["num_val"] == metrics["num_test"] == 18
+    assert 0 <= metrics["test_accuracy"] <= 1

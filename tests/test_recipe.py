@@ -101,3 +101,11 @@ def test_bad_yaml_is_a_clear_error(tmp_path):
         Recipe.load(tmp_path / "missing.yaml")
     with pytest.raises(AutorecipeError, match="a recipe must be a mapping"):
         Recipe.from_yaml("- just\n- a list\n")
+
+
+def test_conditional_knobs_name_the_knob_they_depend_on():
+    from autorecipe.knobs import is_active
+    nesterov = registry()["nesterov"]
+    assert nesterov.when == ("optimizer", ("sgd",))
+    assert is_active(nesterov, {"optimizer": "sgd"}) and not is_active(nesterov, {"optimizer": "adamw"})
+    assert is_active(registry()["lr"], {})

@@ -86,6 +86,7 @@ class Knob:
     low: float | None = None
     high: float | None = None
     choices: tuple | None = None
+    when: tuple[str, tuple] | None = None
 
     @property
     def type(self) -> type:
@@ -164,8 +165,13 @@ def knob(
     low: float | None = None,
     high: float | None = None,
     choices: tuple | list | None = None,
+    when: tuple[str, tuple] | None = None,
 ) -> Knob:
-    """Declare a knob and register it; returns the declaration."""
+    """Declare a knob and register it; returns the declaration.
+
+    `when=(other, values)` marks a conditional knob: it only matters while the knob `other`
+    has one of `values` (search leaves it out otherwise).
+    """
     if bucket not in BUCKETS:
         raise ValueError(f"knob {name}: bucket must be one of {BUCKETS}, got {bucket!r}")
     if name in _REGISTRY:
@@ -173,7 +179,8 @@ def knob(
     if type(default) not in (bool, int, float, str):
         raise ValueError(f"knob {name}: default must be a bool, int, float or str")
     declared = Knob(name, bucket, default, baseline, doc, search, low, high,
-                    tuple(choices) if choices is not None else None)
+                    tuple(choices) if choices is not None else None,
+                    (when[0], tuple(when[1])) if when is not None else None)
     for value in (default, baseline):
         if declared.validate(value) != value:
             raise ValueError(f"knob {name}: {value!r} does not have the default's type")
@@ -189,7 +196,15 @@ def registry() -> dict[str, Knob]:
     """All declared knobs by name, after importing every declaring module."""
     for module in _DECLARING_MODULES:
         importlib.import_module(module)
+    for declared in _REGISTRY.values():
+        if declared.when is not None and declared.when[0] not in _REGISTRY:
+            raise ValueError(f"knob {declared.name}: condition names an unknown knob {declared.when[0]!r}")
     return _REGISTRY
+
+
+def is_active(knob: Knob, values: dict[str, Any]) -> bool:
+    """Whether a conditional knob matters, given the values of the other knobs by name."""
+    return knob.when is None or values.get(knob.when[0]) in knob.when[1]
 
 
 def bucket_knobs(bucket: str) -> dict[str, Knob]:

@@ -14,7 +14,7 @@ class Classifier(nn.Module):
     def __init__(self, recipe, num_classes: int, in_channels: int, image_size: int):
         super().__init__()
         self.normalize = Normalize(in_channels)
-        self.network = build(recipe.architecture, num_classes, in_channels, image_size)
+        self.network = build(recipe, num_classes, in_channels, image_size)
 
     def forward(self, x):
         return self.network(self.normalize(x))

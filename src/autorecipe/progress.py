@@ -70,11 +70,11 @@ class RichReporter:
         self.progress.advance(self.task)
 
     def epoch(self, record: dict) -> None:
-        line = f"epoch {record['epoch']:>3}/{self.epochs}  train loss {record['train_loss']:.4f}  " \
+        line = f"epoch {record['epoch']:>3}/{self.epochs}  loss {record['train_loss']:.4f} " \
                f"acc {record['train_accuracy']:.4f}"
         if "val_accuracy" in record:
-            line += f"  val loss {record['val_loss']:.4f}  acc {record['val_accuracy']:.4f}"
-        line += f"  {record['images_per_second']:.0f} img/s"
+            line += f" | val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.4f}"
+        line += f" | {record['images_per_second']:.0f} img/s"
         self.progress.console.print(line, highlight=False)
         if "val_accuracy" in record:
             self.progress.update(self.task, description=f"val acc {record['val_accuracy']:.4f}")

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from torch import nn
 
 from ..knobs import Choice, Uniform, knob
 
+if TYPE_CHECKING:
+    from ..recipe import Recipe, Section
+
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What a builder needs to size a network for the data."""
+    """What a builder needs: the data's shape, the architecture knobs, and the in-model regularizers."""
 
     num_classes: int
     in_channels: int
     image_size: int
-    width: float
+    arch: Section
+    dropout: float = 0.0
+    drop_path: float = 0.0
+
+    @property
+    def width(self) -> float:
+        return self.arch.width
 
 
 Builder = Callable[[ModelSpec], nn.Module]
@@ -46,7 +56,8 @@ WIDTH = knob(
 )
 
 
-def build(section, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+def build(recipe: Recipe, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
     """Build the recipe's network for `num_classes` outputs and (in_channels, size, size) inputs."""
-    spec = ModelSpec(num_classes, in_channels, image_size, section.width)
-    return MODELS[section.model](spec)
+    reg = recipe.regularization
+    spec = ModelSpec(num_classes, in_channels, image_size, recipe.architecture, reg.dropout, reg.drop_path)
+    return MODELS[recipe.architecture.model](spec)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..regularization.dropout import DropPath
+
 LARGE_IMAGE = 96  # from this side on, the stem downsamples by 4 as in ImageNet networks
 
 
@@ -29,11 +31,18 @@ def stem(c_in: int, c_out: int, image_size: int) -> nn.Sequential:
 
 
 class Residual(nn.Module):
-    """x + f(x)."""
+    """x + f(x), with f skipped at random in training when drop_path > 0 (stochastic depth)."""
 
-    def __init__(self, body: nn.Module):
+    def __init__(self, body: nn.Module, drop_path: float = 0.0):
         super().__init__()
         self.body = body
+        self.drop_path = DropPath(drop_path)
 
     def forward(self, x):
-        return x + self.body(x)
+        return x + self.drop_path(self.body(x))
+
+
+def head(c_in: int, num_classes: int, dropout: float, pool: str = "avg") -> nn.Sequential:
+    """Global pooling ("avg" or "max"), dropout, then the linear classifier."""
+    pooling = nn.AdaptiveMaxPool2d(1) if pool == "max" else nn.AdaptiveAvgPool2d(1)
+    return nn.Sequential(pooling, nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in, num_classes))

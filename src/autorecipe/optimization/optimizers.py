@@ -23,6 +23,7 @@ MOMENTUM = knob(
 )
 NESTEROV = knob(
     "nesterov", bucket="optimization", default=True, baseline=False, search=Choice((True, False)),
+    when=("optimizer", ("sgd",)),
     doc="Nesterov momentum for SGD.",
 )
 

@@ -1,3 +1,3 @@
 """The regularization bucket: techniques whose purpose is generalization to unseen images."""
 
-from . import augment, label_smoothing, weight_decay  # noqa: F401  (declare their knobs)
+from . import augment, dropout, label_smoothing, weight_decay  # noqa: F401  (declare their knobs)
