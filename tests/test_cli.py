@@ -54,6 +54,7 @@ def _digits_npz(tmp_path):
     (["fit", "digits", "--device", "tpu"], "--device 'tpu': unknown device"),
     (["evaluate", ".", "digits"], "not a trained run"),
     (["knobs", "--bucket", "nope"], "unknown bucket"),
+    (["fit", "digits", "--val-fraction", "1.5"], "validation fraction must be between 0 and 1, got 1.5"),
 ])
 def test_user_errors_print_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2

@@ -34,6 +34,7 @@ def test_fit_writes_the_run_folder(digits_run):
     assert files >= {"model.safetensors", "recipe.yaml", "classes.json", "history.csv", "metrics.json", "run.log"}
     saved = Recipe.load(digits_run.path / "recipe.yaml")
     assert saved.data.image_size == 8 and saved.data.channels == "gray"  # automatic values resolved
+    assert saved.optimization.batch_size == digits_run.metrics["batch_size"] == 64
     assert json.loads((digits_run.path / "classes.json").read_text()) == [str(i) for i in range(10)]
     assert json.loads((digits_run.path / "metrics.json").read_text())["val_accuracy"] == digits_run.metrics["val_accuracy"]
     assert len((digits_run.path / "history.csv").read_text().splitlines()) == len(digits_run.history) + 1
@@ -70,6 +71,7 @@ def test_a_non_finite_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
 def test_divergence_before_the_first_epoch_saves_no_model(tmp_path, monkeypatch):
     import autorecipe.train as loop
     monkeypatch.setattr(loop, "training_loss", lambda section, logits, targets: logits.sum() * float("inf"))
+    (tmp_path / "model.safetensors").write_bytes(b"weights of an earlier run in the same folder")
     run = autorecipe.fit("digits", overrides=QUICK, out=tmp_path, device="cpu")
     assert run.metrics["status"] == "diverged" and run.metrics["best_epoch"] is None
     assert not (tmp_path / "model.safetensors").exists()

@@ -12,14 +12,14 @@ import torch
 
 from . import __version__
 from .data.dataset import ImageData, check_trainable, load_data
-from .data.split import stratified_split
+from .data.split import check_fraction, stratified_split
 from .device import choose_device
 from .durations import parse_duration
 from .errors import AutorecipeError
 from .progress import NullReporter, Reporter
 from .recipe import Recipe
 from .run import Run
-from .train import train
+from .train import TrainResult, train
 
 log = logging.getLogger("autorecipe")
 
@@ -48,6 +48,7 @@ def fit(
     in `run.path`.
     """
     recipe = _recipe(recipe, overrides, epochs)
+    check_fraction(val_fraction)
     time_budget = parse_duration(time_budget) if time_budget is not None else None
     dev = choose_device(device)
     out = Path(out) if out is not None else _default_out()
@@ -61,19 +62,8 @@ def fit(
         log.info("recipe:\n%s", recipe.to_yaml())
         result = train(recipe, train_data, val_data, device=dev, seed=seed, time_budget=time_budget,
                        reporter=reporter)
-        best = result.history[result.best_epoch - 1] if result.best_epoch else {}
-        metrics = {
-            "status": result.status, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-            "val_accuracy": best.get("val_accuracy"), "val_loss": best.get("val_loss"),
-            "train_accuracy": best.get("train_accuracy"), "train_loss": best.get("train_loss"),
-            "train_seconds": result.seconds, "decode_seconds": splits.decode_seconds,
-            "images_per_second": (sum(h["images_per_second"] for h in result.history) / len(result.history)
-                                  if result.history else None),
-            "device": str(dev), "precision": result.precision, "batch_size": result.batch_size,
-            "peak_lr": result.peak_lr, "seed": seed, "num_classes": len(train_data.classes),
-            "num_train": len(train_data), "num_val": len(val_data), "skipped_files": splits.skipped,
-            "autorecipe_version": __version__, "torch_version": torch.__version__,
-        }
+        recipe = recipe.with_values({"batch_size": result.batch_size})
+        metrics = _metrics(result, splits, dev, seed)
         run = Run(result.model, recipe, train_data.classes, result.history, metrics)
         if splits.test is not None and result.best_epoch:
             test_metrics = run.evaluate(splits.test, device=str(dev))
@@ -87,6 +77,23 @@ def fit(
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+def _metrics(result: TrainResult, splits: _Splits, device: torch.device, seed: int) -> dict:
+    """The run's summary for metrics.json: status, best-epoch scores, timings, sizes, versions."""
+    best = result.history[result.best_epoch - 1] if result.best_epoch else {}
+    rates = [h["images_per_second"] for h in result.history]
+    return {
+        "status": result.status, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+        "val_accuracy": best.get("val_accuracy"), "val_loss": best.get("val_loss"),
+        "train_accuracy": best.get("train_accuracy"), "train_loss": best.get("train_loss"),
+        "train_seconds": result.seconds, "decode_seconds": splits.decode_seconds,
+        "images_per_second": sum(rates) / len(rates) if rates else None,
+        "device": str(device), "precision": result.precision, "batch_size": result.batch_size,
+        "peak_lr": result.peak_lr, "seed": seed, "num_classes": len(splits.train.classes),
+        "num_train": len(splits.train), "num_val": len(splits.val), "skipped_files": splits.skipped,
+        "autorecipe_version": __version__, "torch_version": torch.__version__,
+    }
 
 
 def _recipe(recipe, overrides, epochs) -> Recipe:

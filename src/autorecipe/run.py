@@ -55,6 +55,8 @@ class Run:
         path = Path(path)
         if with_model:
             self._save_weights(path)
+        else:  # never leave an older run's weights beside this run's record
+            (path / "model.safetensors").unlink(missing_ok=True)
         self.recipe.save(path / "recipe.yaml")
         write_atomic(path / "classes.json", json.dumps(self.classes, indent=1).encode())
         write_atomic(path / "history.csv", _history_csv(self.history).encode())

@@ -7,13 +7,18 @@ import numpy as np
 from ..errors import AutorecipeError
 
 
+def check_fraction(fraction: float) -> None:
+    """A validation fraction must lie strictly between 0 and 1."""
+    if not 0 < fraction < 1:
+        raise AutorecipeError(f"validation fraction must be between 0 and 1, got {fraction}")
+
+
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the training and validation examples, `fraction` of each class to validation.
 
     Every class with at least two examples puts at least one in each part.
     """
-    if not 0 < fraction < 1:
-        raise AutorecipeError(f"validation fraction must be between 0 and 1, got {fraction}")
+    check_fraction(fraction)
     rng = np.random.default_rng(seed)
     train, val = [], []
     for c in np.unique(labels):
