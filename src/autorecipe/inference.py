@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from .optimization.precision import autocast
+from .regularization.tta import tta_logits
 
 
 def layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
@@ -16,13 +17,13 @@ def layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, batches, device: torch.device, precision: str,
-                   channels_last: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Float32 logits (N, K) and labels (N,) for every batch, in order."""
+                   channels_last: bool, tta: str = "none") -> tuple[np.ndarray, np.ndarray]:
+    """Float32 logits (N, K) and labels (N,) for every batch, in order, with test-time augmentation `tta`."""
     model.eval()
     logits, labels = [], []
     for x, y in batches:
         with autocast(device, precision):
-            out = model(layout(x, channels_last))
+            out = tta_logits(model, layout(x, channels_last), tta)
         logits.append(out.float().cpu())
         labels.append(y.cpu())
     return torch.cat(logits).numpy(), torch.cat(labels).numpy()

@@ -58,7 +58,8 @@ def _logits(run: Run, data: ImageData, device: str | None) -> tuple[np.ndarray, 
     model = run.model.to(dev)
     opt = run.recipe.optimization
     batches = BatchLoader(data, dev, BATCH, shuffle=False)
-    return predict_logits(model, batches, dev, resolve_precision(opt, dev), opt.channels_last)
+    return predict_logits(model, batches, dev, resolve_precision(opt, dev), opt.channels_last,
+                          run.recipe.regularization.tta)
 
 
 def _decode(images, size: int, gray: bool) -> np.ndarray:

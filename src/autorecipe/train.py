@@ -21,8 +21,11 @@ from .optimization.schedule import batch_size, lr_factor, peak_lr
 from .progress import NullReporter, Reporter
 from .recipe import Recipe
 from .regularization.augment import build_augmentation
+from .regularization.early_stopping import EarlyStopping
+from .regularization.ema import build_ema
 from .regularization.label_smoothing import training_loss
-from .regularization.weight_decay import parameter_groups
+from .regularization.mixing import mix
+from .regularization.weight_decay import apply_penalties, parameter_groups
 
 log = logging.getLogger("autorecipe")
 
@@ -35,7 +38,7 @@ class TrainResult:
 
     model: Classifier
     history: list[dict] = field(default_factory=list)
-    status: str = "completed"  # completed | time_budget | diverged | interrupted
+    status: str = "completed"  # completed | early_stopped | time_budget | diverged | interrupted
     best_epoch: int | None = None
     precision: str = "fp32"
     batch_size: int = 0
@@ -52,7 +55,8 @@ def seed_everything(seed: int) -> None:
 
 def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, device: torch.device,
           seed: int = 0, time_budget: float | None = None, reporter: Reporter | None = None) -> TrainResult:
-    """Train the recipe's classifier on `train_data`, keeping the best weights on `val_data`."""
+    """Train the recipe's classifier on `train_data`, keeping the best weights on `val_data`
+    (the weight average's, when EMA is on)."""
     reporter = reporter or NullReporter()
     opt_knobs, reg_knobs = recipe.optimization, recipe.regularization
     seed_everything(seed)
@@ -62,6 +66,8 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
     model.to(device=device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     optimizer = build_optimizer(opt_knobs, parameter_groups(reg_knobs, model))
     augment = build_augmentation(reg_knobs, train_data.image_size).to(device)
+    ema, stopper = build_ema(reg_knobs, model), EarlyStopping(reg_knobs)
+    mix_rng = np.random.default_rng(seed)
     precision = resolve_precision(opt_knobs, device)
     batch = batch_size(opt_knobs, len(train_data))
     top_lr = peak_lr(opt_knobs, batch)
@@ -85,13 +91,17 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 with torch.no_grad():
-                    x = layout(augment(x), channels_last)
+                    x, target = mix(reg_knobs, augment(x), y, len(train_data.classes), mix_rng)
+                    x = layout(x, channels_last)
                 with autocast(device, precision):
                     logits = model(x)
-                loss = training_loss(reg_knobs, logits, y)
+                loss = training_loss(reg_knobs, logits, target)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                apply_penalties(reg_knobs, optimizer)
                 optimizer.step()
+                if ema is not None:
+                    ema.update()
                 loss_sum += loss.detach() * len(y)
                 correct += (logits.detach().argmax(1) == y).sum()
                 seen += len(y)
@@ -107,8 +117,10 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
                 result.status = "diverged"
                 break
             record = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen}
+            evaluated = ema.model if ema is not None else model
             if val_batches is not None:
-                val = score(*predict_logits(model, val_batches, device, precision, channels_last))
+                val = score(*predict_logits(evaluated, val_batches, device, precision, channels_last,
+                                            reg_knobs.tta))
                 record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
             record.update(lr=lr, images_per_second=seen / train_seconds,
                           seconds=time.perf_counter() - epoch_start)
@@ -118,8 +130,11 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
             key = (record.get("val_accuracy", 0.0), -record.get("val_loss", 0.0), epoch)
             if val_batches is None or best_key is None or key[:2] > best_key[:2]:
                 best_key, result.best_epoch = key, epoch
-                best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(evaluated.state_dict())
             if result.status == "time_budget":
+                break
+            if val_batches is not None and stopper.should_stop(record["val_accuracy"]):
+                result.status = "early_stopped"
                 break
     except KeyboardInterrupt:
         result.status = "interrupted"

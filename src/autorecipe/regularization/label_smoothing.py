@@ -15,5 +15,6 @@ LABEL_SMOOTHING = knob(
 
 
 def training_loss(section, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of `logits` against class indices, with the recipe's label smoothing."""
+    """Mean cross-entropy of `logits` against class indices (N,) or class probabilities (N, K),
+    with the recipe's label smoothing."""
     return F.cross_entropy(logits.float(), targets, label_smoothing=section.label_smoothing)

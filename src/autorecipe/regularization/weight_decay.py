@@ -1,22 +1,71 @@
-"""Weight decay: shrink the weights toward zero at every step.
+"""Weight penalties: decoupled or coupled (L2) weight decay, an L1 penalty, and both (elastic net).
 
-Declared in the regularization bucket because its purpose is generalization, although
-the optimizer applies it.
+Declared in the regularization bucket because their purpose is generalization. They are
+applied here, by `apply_penalties` just before the optimizer's step, rather than by the
+optimizer, so that every optimizer gets the same, declared meaning:
+- coupled (classic L2): the gradient gains weight_decay * w, and then goes through the
+  optimizer's momentum and adaptive scaling (what SGD's and Adam's weight_decay do);
+- decoupled (Loshchilov & Hutter, 2019): w shrinks by lr * weight_decay, outside the
+  gradient (what AdamW does);
+- L1: the gradient gains l1 * sign(w).
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from ..knobs import Uniform, knob
+from ..knobs import Choice, Uniform, knob
 
 WEIGHT_DECAY = knob(
     "weight_decay", bucket="regularization", default=5e-4, baseline=0.0, low=0.0, high=1.0,
     search=Uniform(1e-5, 1e-2, log=True),
-    doc="L2 weight decay coefficient, applied by the optimizer to every parameter.",
+    doc="Weight decay coefficient (L2), applied as weight_decay_mode says.",
+)
+WEIGHT_DECAY_MODE = knob(
+    "weight_decay_mode", bucket="regularization", default="coupled", baseline="coupled",
+    choices=("coupled", "decoupled"), search=Choice(("coupled", "decoupled")),
+    doc="coupled: add weight_decay * w to the gradient (classic L2); decoupled: shrink w by "
+        "lr * weight_decay at each step, outside the gradient (AdamW, SGDW).",
+)
+L1 = knob(
+    "l1", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=1.0,
+    search=Uniform(1e-7, 1e-4, log=True),
+    doc="L1 penalty coefficient: adds l1 * sign(w) to the gradient; with weight_decay, an elastic net.",
+)
+DECAY_NORM_BIAS = knob(
+    "decay_norm_bias", bucket="regularization", default=True, baseline=True, search=Choice((True, False)),
+    doc="Apply weight_decay and l1 to biases and normalization parameters too (false: only to "
+        "convolution and linear weights).",
 )
 
 
 def parameter_groups(section, model: nn.Module) -> list[dict]:
-    """The optimizer's parameter groups with the recipe's weight decay."""
-    return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": section.weight_decay}]
+    """The optimizer's parameter groups; each carries its penalties as `decay` and `l1`.
+
+    The groups' own `weight_decay` is 0: the penalties are applied by `apply_penalties`.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    penalties = {"weight_decay": 0.0, "decay": section.weight_decay, "l1": section.l1}
+    if section.decay_norm_bias:
+        return [{"params": params, **penalties}]
+    return [{"params": [p for p in params if p.ndim > 1], **penalties},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "decay": 0.0, "l1": 0.0}]
+
+
+@torch.no_grad()
+def apply_penalties(section, optimizer: torch.optim.Optimizer) -> None:
+    """Apply each group's weight decay and L1 penalty; call it right before `optimizer.step()`,
+    after the gradients are final (unscaled, clipped, accumulated)."""
+    for group in optimizer.param_groups:
+        params = [p for p in group["params"] if p.grad is not None]
+        decay, l1 = group.get("decay", 0.0), group.get("l1", 0.0)
+        if not params or not (decay or l1):
+            continue
+        grads = [p.grad for p in params]
+        if decay and section.weight_decay_mode == "coupled":
+            torch._foreach_add_(grads, params, alpha=decay)
+        if l1:
+            torch._foreach_add_(grads, torch._foreach_sign(params), alpha=l1)
+        if decay and section.weight_decay_mode == "decoupled":
+            torch._foreach_mul_(params, 1.0 - group["lr"] * decay)

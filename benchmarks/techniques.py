@@ -1,0 +1,146 @@
+"""Each technique against the default recipe on a CIFAR-10 subset: 3 seeds, mean +- std validation accuracy.
+
+Every row is the default recipe with a few knobs overridden (the TECHNIQUES table below; add
+a row to measure another technique). The budget is fixed and short so that the whole table
+fits in 30 minutes on a 2-core CPU: training on the first 400 images of each class of the
+protocol's training part (4,000 images), 3 epochs; validation on the protocol's files
+4500..4699 of each class (a fixed stratified 2,000 of the 5,000). At this budget a technique
+that only pays off over long training shows as a cost; the table says which defaults earn
+their place in a short run, not in the default 20 epochs. Headline (last line): the default
+recipe's accuracy and the best row's difference from it.
+
+    python benchmarks/techniques.py ../shared/data/cifar10 [--only mixup,cutmix] [--seeds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+VAL_FROM = 4500  # protocol: files 4500..4999 of each class are validation
+
+# name -> recipe overrides from the default recipe
+TECHNIQUES: dict[str, dict] = {
+    "default recipe": {},
+    # augmentation
+    "no augmentation": {"hflip": False, "translate": 0.0},
+    "flip only": {"translate": 0.0},
+    "random-resized crop 0.35": {"translate": 0.0, "resized_crop": 0.35},
+    "colour jitter 0.3": {"color_jitter": 0.3},
+    "RandAugment N2 M9": {"policy": "randaugment", "randaugment_n": 2, "randaugment_m": 9},
+    "TrivialAugment": {"policy": "trivialaugment"},
+    "AutoAugment (CIFAR)": {"policy": "autoaugment"},
+    "random erasing 0.5": {"random_erasing": 0.5},
+    "cutout 0.5": {"cutout": 0.5},
+    # mixing
+    "mixup 0.2": {"mixup_alpha": 0.2},
+    "cutmix 1.0": {"cutmix_alpha": 1.0},
+    "mixup + cutmix": {"mixup_alpha": 0.2, "cutmix_alpha": 1.0},
+    # penalties and targets
+    "no label smoothing": {"label_smoothing": 0.0},
+    "no weight decay": {"weight_decay": 0.0},
+    "decoupled weight decay 5e-3": {"weight_decay_mode": "decoupled", "weight_decay": 5e-3},
+    "elastic net (+ L1 1e-5)": {"l1": 1e-5},
+    "no decay on norm/bias": {"decay_norm_bias": False},
+    # in the model
+    "dropout 0.2": {"dropout": 0.2},
+    "stochastic depth 0.1": {"drop_path": 0.1},
+    # weights and evaluation
+    "EMA 0.99": {"ema_decay": 0.99},
+    "TTA flip + translate": {"tta": "flip_translate"},
+    "early stopping (patience 1)": {"patience": 1},
+    # optimization
+    "SGD without Nesterov": {"nesterov": False},
+    "AdamW lr 4e-3, decoupled wd 5e-2": {"optimizer": "adamw", "lr": 4e-3, "weight_decay_mode": "decoupled",
+                                         "weight_decay": 5e-2},
+    "cosine schedule": {"schedule": "cosine"},
+    "constant lr, no warmup": {"schedule": "constant", "warmup": 0.0},
+    "inputs scaled to [0, 1]": {"input_norm": "scale"},
+}
+
+
+def write_manifests(root: Path, folder: Path, train_per_class: int, val_per_class: int) -> tuple[Path, Path]:
+    """CSV manifests: the first `train_per_class` training files and `val_per_class` validation files per class."""
+    train, val = ["path,label"], ["path,label"]
+    for name in sorted(p.name for p in (root / "train").iterdir() if p.is_dir()):
+        for i in range(train_per_class):
+            train.append(f"{(root / 'train' / name / f'{i:04d}.jpg').resolve()},{name}")
+        for i in range(VAL_FROM, VAL_FROM + val_per_class):
+            val.append(f"{(root / 'train' / name / f'{i:04d}.jpg').resolve()},{name}")
+    (folder / "train.csv").write_text("\n".join(train) + "\n")
+    (folder / "val.csv").write_text("\n".join(val) + "\n")
+    return folder / "train.csv", folder / "val.csv"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, nargs="?", default=Path(__file__).parents[1] / "../shared/data/cifar10",
+                        help="the cifar10 folder of ../shared/data")
+    parser.add_argument("--only", help="comma-separated row names to run (the default recipe always runs)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train-per-class", type=int, default=400)
+    parser.add_argument("--val-per-class", type=int, default=200)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    if args.val_per_class > 5000 - VAL_FROM or args.train_per_class > VAL_FROM:
+        parser.error(f"at most {VAL_FROM} training and {5000 - VAL_FROM} validation files per class")
+    rows = list(TECHNIQUES)
+    if args.only:
+        wanted = [name.strip() for name in args.only.split(",")]
+        unknown = [name for name in wanted if name not in TECHNIQUES]
+        if unknown:
+            parser.error(f"unknown rows {unknown}; valid rows: {', '.join(TECHNIQUES)}")
+        rows = ["default recipe"] + [name for name in wanted if name != "default recipe"]
+
+    import autorecipe
+
+    work = Path(tempfile.mkdtemp(prefix="techniques-"))
+    train_csv, val_csv = write_manifests(args.root, work, args.train_per_class, args.val_per_class)
+    console = Console(width=140)
+    results: dict[str, list[float]] = {}
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    for name in rows:
+        accuracies, row_start = [], time.perf_counter()
+        for seed in range(args.seeds):
+            run = autorecipe.fit(train_csv, val=val_csv, overrides=TECHNIQUES[name], epochs=args.epochs,
+                                 device=args.device, seed=seed, out=work / "run")
+            accuracies.append(100 * run.metrics["val_accuracy"])
+        results[name] = accuracies
+        seconds[name] = (time.perf_counter() - row_start) / args.seeds
+        console.print(f"{name}: {' '.join(f'{a:.2f}' for a in accuracies)} ({seconds[name]:.0f} s/run)")
+
+    base = statistics.mean(results["default recipe"])
+    table = Table(title=f"techniques on CIFAR-10: {10 * args.train_per_class:,} training images "
+                        f"({args.train_per_class}/class), {args.epochs} epochs, {args.seeds} seeds; validation "
+                        f"{10 * args.val_per_class:,} images (files {VAL_FROM}..{VAL_FROM + args.val_per_class - 1}"
+                        f" of each class); {run.metrics['device']} ({run.metrics['precision']})")
+    for column, justify in (("technique", "left"), ("overrides", "left"), ("val accuracy %", "right"),
+                            ("vs default", "right"), ("s/run", "right")):
+        table.add_column(column, justify=justify)
+    for name in rows:
+        values = results[name]
+        mean, std = statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+        overrides = ", ".join(f"{k}={v}" for k, v in TECHNIQUES[name].items()) or "-"
+        diff = "" if name == "default recipe" else f"{mean - base:+.2f}"
+        table.add_row(name, overrides, f"{mean:.2f} ± {std:.2f}", diff, f"{seconds[name]:.0f}")
+    console.print(table)
+    others = [name for name in rows if name != "default recipe"]
+    minutes = (time.perf_counter() - start) / 60
+    if others:
+        best = max(others, key=lambda n: statistics.mean(results[n]))
+        print(f"default recipe {base:.2f}%; best technique: {best} "
+              f"{statistics.mean(results[best]) - base:+.2f} points ({minutes:.1f} min in all)")
+    else:
+        print(f"default recipe {base:.2f}% ({minutes:.1f} min in all)")
+
+
+if __name__ == "__main__":
+    main()
