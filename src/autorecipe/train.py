@@ -25,7 +25,7 @@ from .regularization.early_stopping import EarlyStopping
 from .regularization.ema import build_ema
 from .regularization.label_smoothing import training_loss
 from .regularization.mixing import mix
-from .regularization.weight_decay import apply_penalties, parameter_groups
+from .regularization.weight_decay import attach_penalties, parameter_groups
 
 log = logging.getLogger("autorecipe")
 
@@ -65,6 +65,7 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
     channels_last = opt_knobs.channels_last
     model.to(device=device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     optimizer = build_optimizer(opt_knobs, parameter_groups(reg_knobs, model))
+    attach_penalties(reg_knobs, optimizer)
     augment = build_augmentation(reg_knobs, train_data.image_size).to(device)
     ema, stopper = build_ema(reg_knobs, model), EarlyStopping(reg_knobs)
     mix_rng = np.random.default_rng(seed)
@@ -98,7 +99,6 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
                 loss = training_loss(reg_knobs, logits, target)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                apply_penalties(reg_knobs, optimizer)
                 optimizer.step()
                 if ema is not None:
                     ema.update()

@@ -1,8 +1,9 @@
 """Weight penalties: decoupled or coupled (L2) weight decay, an L1 penalty, and both (elastic net).
 
 Declared in the regularization bucket because their purpose is generalization. They are
-applied here, by `apply_penalties` just before the optimizer's step, rather than by the
-optimizer, so that every optimizer gets the same, declared meaning:
+applied here, by a hook that runs whenever the optimizer steps (after gradients are
+unscaled, clipped and accumulated), rather than by the optimizer, so that every optimizer
+gets the same, declared meaning:
 - coupled (classic L2): the gradient gains weight_decay * w, and then goes through the
   optimizer's momentum and adaptive scaling (what SGD's and Adam's weight_decay do);
 - decoupled (Loshchilov & Hutter, 2019): w shrinks by lr * weight_decay, outside the
@@ -43,7 +44,7 @@ DECAY_NORM_BIAS = knob(
 def parameter_groups(section, model: nn.Module) -> list[dict]:
     """The optimizer's parameter groups; each carries its penalties as `decay` and `l1`.
 
-    The groups' own `weight_decay` is 0: the penalties are applied by `apply_penalties`.
+    The groups' own `weight_decay` is 0: `attach_penalties` applies the penalties.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     penalties = {"weight_decay": 0.0, "decay": section.weight_decay, "l1": section.l1}
@@ -53,10 +54,14 @@ def parameter_groups(section, model: nn.Module) -> list[dict]:
             {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "decay": 0.0, "l1": 0.0}]
 
 
+def attach_penalties(section, optimizer: torch.optim.Optimizer) -> None:
+    """Apply each group's penalties (from `parameter_groups`) just before every `optimizer.step()`."""
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: apply_penalties(section, opt))
+
+
 @torch.no_grad()
 def apply_penalties(section, optimizer: torch.optim.Optimizer) -> None:
-    """Apply each group's weight decay and L1 penalty; call it right before `optimizer.step()`,
-    after the gradients are final (unscaled, clipped, accumulated)."""
+    """Apply each group's weight decay and L1 penalty to its parameters or their gradients."""
     for group in optimizer.param_groups:
         params = [p for p in group["params"] if p.grad is not None]
         decay, l1 = group.get("decay", 0.0), group.get("l1", 0.0)
