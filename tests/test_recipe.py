@@ -106,6 +106,6 @@ def test_bad_yaml_is_a_clear_error(tmp_path):
 def test_conditional_knobs_name_the_knob_they_depend_on():
     from autorecipe.knobs import is_active
     nesterov = registry()["nesterov"]
-    assert nesterov.when == ("optimizer", ("sgd",))
+    assert nesterov.when == ("optimizer", ("sgd", "muon"))
     assert is_active(nesterov, {"optimizer": "sgd"}) and not is_active(nesterov, {"optimizer": "adamw"})
     assert is_active(registry()["lr"], {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from .architecture import build
+from .optimization.batchnorm import configure_batchnorm
 from .optimization.normalization import Normalize
 
 
@@ -15,6 +16,7 @@ class Classifier(nn.Module):
         super().__init__()
         self.normalize = Normalize(in_channels)
         self.network = build(recipe, num_classes, in_channels, image_size)
+        configure_batchnorm(recipe.optimization, self.network)
 
     def forward(self, x):
         return self.network(self.normalize(x))

@@ -15,9 +15,11 @@ from .data.dataset import ImageData
 from .data.loader import BatchLoader
 from .inference import layout, predict_logits, score
 from .model import Classifier
+from .optimization.compilation import compiled
 from .optimization.optimizers import build_optimizer
 from .optimization.precision import autocast, resolve_precision
-from .optimization.schedule import batch_size, lr_factor, peak_lr
+from .optimization.schedule import apply_schedule, batch_size, peak_lr
+from .optimization.step import Stepper
 from .progress import NullReporter, Reporter
 from .recipe import Recipe
 from .regularization.augment import build_augmentation
@@ -70,6 +72,7 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
     ema, stopper = build_ema(reg_knobs, model), EarlyStopping(reg_knobs)
     mix_rng = np.random.default_rng(seed)
     precision = resolve_precision(opt_knobs, device)
+    stepper, forward = Stepper(opt_knobs, model, optimizer, device, precision), compiled(opt_knobs, model)
     batch = batch_size(opt_knobs, len(train_data))
     top_lr = peak_lr(opt_knobs, batch)
     batches = BatchLoader(train_data, device, batch, shuffle=True, drop_last=True, seed=seed)
@@ -88,19 +91,14 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
             for x, y in batches:
                 elapsed = time.perf_counter() - start
                 progress = max(step / total_steps, elapsed / time_budget if time_budget else 0.0)
-                lr = top_lr * lr_factor(opt_knobs, progress)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+                lr = apply_schedule(opt_knobs, optimizer, top_lr, progress)
                 with torch.no_grad():
                     x, target = mix(reg_knobs, augment(x), y, len(train_data.classes), mix_rng)
                     x = layout(x, channels_last)
                 with autocast(device, precision):
-                    logits = model(x)
+                    logits = forward(x)
                 loss = training_loss(reg_knobs, logits, target)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if ema is not None:
+                if stepper.backward(loss) and ema is not None:
                     ema.update()
                 loss_sum += loss.detach() * len(y)
                 correct += (logits.detach().argmax(1) == y).sum()

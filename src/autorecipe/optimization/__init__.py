@@ -1,3 +1,5 @@
 """The optimization bucket: how fast good weights are found."""
 
-from . import normalization, optimizers, precision, schedule  # noqa: F401  (declare their knobs)
+from . import (  # noqa: F401  (declare their knobs, in this order)
+    optimizers, schedule, accumulation, clipping, precision, compilation, batchnorm, lookahead, normalization,
+)

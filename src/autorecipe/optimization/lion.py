@@ -1,0 +1,30 @@
+"""Lion (Chen et al., 2023): the sign of an interpolated momentum, with decoupled weight decay."""
+
+from __future__ import annotations
+
+import torch
+
+
+class Lion(torch.optim.Optimizer):
+    """EvoLved sign momentum: every coordinate moves by exactly lr per step."""
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One update of every parameter with a gradient."""
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                m = self.state[p].get("m")
+                if m is None:
+                    m = self.state[p]["m"] = torch.zeros_like(p)
+                if group["weight_decay"]:
+                    p.mul_(1 - group["lr"] * group["weight_decay"])
+                p.add_(torch.sign(m * beta1 + p.grad * (1 - beta1)), alpha=-group["lr"])
+                m.mul_(beta2).add_(p.grad, alpha=1 - beta2)
+        return loss

@@ -1,0 +1,37 @@
+"""The optimizer step: fp16 loss scaling, gradient accumulation, clipping and lookahead, in that order."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .clipping import clip_gradients
+from .lookahead import Lookahead
+from .precision import grad_scaler
+
+
+class Stepper:
+    """Takes each batch's loss; steps the optimizer once every `accumulate` batches."""
+
+    def __init__(self, section, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
+                 precision: str):
+        self.section, self.optimizer = section, optimizer
+        self.parameters = [p for p in model.parameters() if p.requires_grad]
+        self.scaler = grad_scaler(device, precision)
+        self.lookahead = Lookahead(section, model) if section.lookahead else None
+        self.batches = 0
+
+    def backward(self, loss: torch.Tensor) -> bool:
+        """Add the gradient of `loss`; on every `accumulate`-th call, step the optimizer and return True."""
+        self.scaler.scale(loss / self.section.accumulate).backward()
+        self.batches += 1
+        if self.batches % self.section.accumulate:
+            return False
+        self.scaler.unscale_(self.optimizer)
+        clip_gradients(self.section, self.parameters)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.lookahead is not None:
+            self.lookahead.step()
+        return True
