@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", help="output folder (default: runs/fit-DATE-TIME)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fit.add_argument("--val-fraction", type=float, default=0.1, help="held-out share without --val (default 0.1)")
+    fit.add_argument("--auto-lr", action="store_true",
+                     help="choose the learning rate with a range test first (curve saved as lr_finder.csv)")
+    fit.add_argument("--auto-batch", action="store_true",
+                     help="choose the batch size first: the largest that fits, or on the CPU the throughput knee")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(command=_fit)
 
@@ -97,7 +101,7 @@ def _fit(args) -> int:
 
     run = fit(args.data, val=args.val, test=args.test, recipe=args.recipe, overrides=args.overrides,
               epochs=args.epochs, time_budget=args.time_budget, device=args.device, out=args.out,
-              seed=args.seed, val_fraction=args.val_fraction,
+              seed=args.seed, val_fraction=args.val_fraction, auto_lr=args.auto_lr, auto_batch=args.auto_batch,
               reporter=NullReporter() if args.quiet else RichReporter(err), on_data=show)
     m = run.metrics
     table = Table(title="autorecipe fit", show_header=False)

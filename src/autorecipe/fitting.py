@@ -16,6 +16,8 @@ from .data.split import check_fraction, stratified_split
 from .device import choose_device
 from .durations import parse_duration
 from .errors import AutorecipeError
+from .optimization.batch_finder import find_batch_size
+from .optimization.lr_finder import find_lr
 from .progress import NullReporter, Reporter
 from .recipe import Recipe
 from .run import Run
@@ -37,6 +39,8 @@ def fit(
     out: str | Path | None = None,
     seed: int = 0,
     val_fraction: float = 0.1,
+    auto_lr: bool = False,
+    auto_batch: bool = False,
     reporter: Reporter | None = None,
     on_data: Callable[[str, ImageData], None] | None = None,
 ) -> Run:
@@ -44,8 +48,10 @@ def fit(
 
     `data`, `val` and `test` are image folders, CSV manifests, .npz files, "digits", or
     (x, y) arrays. Without `val`, a seeded stratified `val_fraction` of `data` is held out.
-    `time_budget` is seconds or text such as "10m". Returns the trained Run; its files are
-    in `run.path`.
+    `time_budget` is seconds or text such as "10m". `auto_batch` picks the batch size with the
+    batch-size finder and `auto_lr` the learning rate with the range test (its curve is saved as
+    lr_finder.csv); the chosen values go into the run's recipe.yaml. Returns the trained Run;
+    its files are in `run.path`.
     """
     recipe = _recipe(recipe, overrides, epochs)
     check_fraction(val_fraction)
@@ -59,6 +65,12 @@ def fit(
         reporter = reporter or NullReporter()
         splits = _load(data, val, test, recipe, val_fraction, seed, on_data, reporter.decode)
         recipe, train_data, val_data = splits.recipe, splits.train, splits.val
+        if auto_batch:
+            recipe = find_batch_size(recipe, train_data, dev, seed)
+        (out / "lr_finder.csv").unlink(missing_ok=True)  # never a stale curve from an earlier run
+        if auto_lr:
+            recipe, curve = find_lr(recipe, train_data, dev, seed)
+            curve.save(out / "lr_finder.csv")
         log.info("recipe:\n%s", recipe.to_yaml())
         result = train(recipe, train_data, val_data, device=dev, seed=seed, time_budget=time_budget,
                        reporter=reporter)

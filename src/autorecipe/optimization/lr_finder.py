@@ -1,0 +1,106 @@
+"""The learning-rate range test (Smith, 2017): raise the lr exponentially, step by step, and watch the loss.
+
+The loss is smoothed (a bias-corrected exponential average); the sweep stops when it diverges
+(the smoothed loss exceeds DIVERGE times its minimum, or turns non-finite). The suggestion is
+the lr where the smoothed loss falls fastest against log(lr), ignoring the first and last
+points. The model's weights and the optimizer's state are restored afterwards, so the test
+can be run again, on the same model, with the same result.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.dataset import ImageData
+from ..data.loader import BatchLoader
+from ..errors import AutorecipeError
+from ..files import write_atomic
+from ..recipe import Recipe
+from .schedule import batch_size, peak_lr
+from .trial import Trial
+
+log = logging.getLogger("autorecipe")
+
+MIN_LR, MAX_LR, STEPS = 1e-6, 10.0, 100
+SMOOTHING = 0.98  # weight of the running average of the loss
+DIVERGE = 4.0  # stop when the smoothed loss exceeds this multiple of its minimum
+SKIP_START, SKIP_END = 10, 5  # points left out when choosing the suggestion
+
+
+@dataclass
+class LRCurve:
+    """The range test's record: lr, raw and smoothed loss per step, and the suggested lr."""
+
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    suggestion: float
+
+    def save(self, path: str | Path) -> None:
+        """Write the curve as CSV: lr, loss, smoothed_loss, suggested (1 on the suggested row)."""
+        rows = ["lr,loss,smoothed_loss,suggested"]
+        rows += [f"{lr:.6g},{loss:.6g},{smooth:.6g},{int(lr == self.suggestion)}"
+                 for lr, loss, smooth in zip(self.lrs, self.losses, self.smoothed)]
+        write_atomic(Path(path), ("\n".join(rows) + "\n").encode())
+
+
+def lr_range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: Callable[..., torch.Tensor],
+                  batches: Iterable, *, min_lr: float = MIN_LR, max_lr: float = MAX_LR, steps: int = STEPS) -> LRCurve:
+    """Sweep the lr of `optimizer` from `min_lr` to `max_lr` over `steps` calls of `step(*batch)` (which
+    trains on a batch and returns its loss); `batches` is iterated again when it runs out."""
+    saved_model, saved_optimizer = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+    growth = (max_lr / min_lr) ** (1 / max(1, steps - 1))
+    lrs, losses, smoothed, average, best = [], [], [], 0.0, math.inf
+    try:
+        batch_stream = itertools.chain.from_iterable(itertools.repeat(batches))
+        for i, batch in zip(range(steps), batch_stream):
+            lr = min_lr * growth ** i
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group.get("lr_scale", 1.0)
+            loss = float(step(*batch))
+            if not math.isfinite(loss):
+                break
+            average = SMOOTHING * average + (1 - SMOOTHING) * loss
+            smooth = average / (1 - SMOOTHING ** (len(losses) + 1))
+            lrs.append(lr), losses.append(loss), smoothed.append(smooth)
+            if len(losses) > SKIP_START and smooth > DIVERGE * best:
+                break
+            best = min(best, smooth)
+    finally:
+        model.load_state_dict(saved_model)
+        optimizer.load_state_dict(saved_optimizer)
+    return LRCurve(lrs, losses, smoothed, _steepest(lrs, smoothed))
+
+
+def _steepest(lrs: list[float], smoothed: list[float]) -> float:
+    """The lr where the smoothed loss falls fastest against log(lr), first and last points left out."""
+    end = len(lrs) - SKIP_END
+    if end - SKIP_START < 3:
+        raise AutorecipeError(f"the learning-rate range test diverged after {len(lrs)} steps, too early to "
+                              f"suggest a learning rate; lower the starting lr (now {lrs[0] if lrs else MIN_LR:g})")
+    slopes = np.gradient(np.array(smoothed[SKIP_START:end]), np.log(lrs[SKIP_START:end]))
+    return lrs[SKIP_START + int(np.argmin(slopes))]
+
+
+def find_lr(recipe: Recipe, train_data: ImageData, device: torch.device, seed: int = 0,
+            steps: int = STEPS) -> tuple[Recipe, LRCurve]:
+    """Run the range test with the recipe's model, optimizer and batch size; return the recipe with the
+    suggested lr (expressed for the reference batch, as the lr knob is) and the curve."""
+    trial = Trial(recipe, train_data, device, seed)
+    batch = batch_size(recipe.optimization, len(train_data))
+    batches = BatchLoader(train_data, device, batch, shuffle=True, drop_last=True, seed=seed)
+    curve = lr_range_test(trial.model, trial.optimizer, trial.step, batches, steps=steps)
+    scale = peak_lr(recipe.optimization, batch) / recipe.optimization.lr
+    lr = float(min(max(curve.suggestion / scale, MIN_LR), MAX_LR))
+    log.info("learning-rate range test: %d steps at batch %d, suggested peak lr %.4g (lr knob %.4g)",
+             len(curve.lrs), batch, curve.suggestion, lr)
+    return recipe.with_values({"lr": lr}), curve
