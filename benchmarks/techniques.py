@@ -60,6 +60,13 @@ TECHNIQUES: dict[str, dict] = {
     "cosine schedule": {"schedule": "cosine"},
     "constant lr without warmup": {"schedule": "constant", "warmup": 0.0},
     "inputs scaled to [0, 1]": {"input_norm": "scale"},
+    "step schedule": {"schedule": "step"},
+    "Lion lr 4e-4 + decoupled wd 0.5": {"optimizer": "lion", "lr": 4e-4, "weight_decay_mode": "decoupled",
+                                        "weight_decay": 0.5},
+    "LAMB lr 1e-2 + decoupled wd 5e-2": {"optimizer": "lamb", "lr": 1e-2, "weight_decay_mode": "decoupled",
+                                         "weight_decay": 5e-2},
+    "lookahead": {"lookahead": True},
+    "gradient clipping at 1": {"grad_clip": 1.0},
     # slowest last (kornia's automatic policies cost up to a training step per batch on a CPU)
     "TTA flip + translate": {"tta": "flip_translate"},
     "TrivialAugment": {"policy": "trivialaugment"},
