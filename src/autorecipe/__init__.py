@@ -22,10 +22,10 @@ if TYPE_CHECKING:
     from .run import Run
 
 
-def load(path) -> Run:
-    """Load a trained run folder (the --out of a fit)."""
+def load(path, model=None) -> Run:
+    """Load a trained run folder (the --out of a fit); `model`: the module a fit(model=module) run needs."""
     from .run import Run
-    return Run.load(path)
+    return Run.load(path, model)
 
 
 def __getattr__(name: str):

@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--val", help="validation data (any source); default: a stratified split of DATA")
     fit.add_argument("--test", help="test data (any source), evaluated once with the best model")
     fit.add_argument("--recipe", help="recipe YAML file (missing knobs take their defaults)")
+    fit.add_argument("--model", help="a zoo model (see `autorecipe knobs`), your own as package.module:factory, "
+                                     "or timm:<name>")
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
                      help="set a knob, e.g. --set label_smoothing=0.2 (repeatable)")
     fit.add_argument("--epochs", type=int, help="training epochs (the recipe's optimization.epochs)")
@@ -99,7 +101,7 @@ def _fit(args) -> int:
         err.print(f"{role}: {len(images):,} images, {len(images.classes)} classes, {size} "
                   f"from {images.description}{skipped}", highlight=False, soft_wrap=True)
 
-    run = fit(args.data, val=args.val, test=args.test, recipe=args.recipe, overrides=args.overrides,
+    run = fit(args.data, val=args.val, test=args.test, recipe=args.recipe, model=args.model, overrides=args.overrides,
               epochs=args.epochs, time_budget=args.time_budget, device=args.device, out=args.out,
               seed=args.seed, val_fraction=args.val_fraction, auto_lr=args.auto_lr, auto_batch=args.auto_batch,
               reporter=NullReporter() if args.quiet else RichReporter(err), on_data=show)
@@ -157,6 +159,7 @@ def _predict(args) -> int:
 
 
 def _knobs(args) -> int:
+    from .architecture import FAMILY_KNOBS, honoured_by
     from .knobs import BUCKETS, registry
     if args.bucket and args.bucket not in BUCKETS:
         raise AutorecipeError(f"--bucket {args.bucket}: unknown bucket; valid buckets: {', '.join(BUCKETS)}")
@@ -169,6 +172,8 @@ def _knobs(args) -> int:
                 out.print(f"  [bold cyan]{knob.name}[/] = {knob.default}   baseline {knob.baseline}   "
                           f"search {knob.search or '-'}   valid: {knob.valid_values()}", highlight=False)
                 out.print(f"      {escape(knob.doc)}", highlight=False)
+                if knob.name in FAMILY_KNOBS:
+                    out.print(f"      models: {', '.join(honoured_by(knob.name))}", highlight=False)
     return 0
 
 

@@ -9,8 +9,10 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from . import __version__
+from .architecture.custom import OBJECT, importable_name
 from .data.dataset import ImageData, check_trainable, load_data
 from .data.split import check_fraction, stratified_split
 from .device import choose_device
@@ -32,6 +34,7 @@ def fit(
     val=None,
     test=None,
     recipe: Recipe | str | Path | Mapping | None = None,
+    model=None,
     overrides: Iterable[str] | Mapping | None = None,
     epochs: int | None = None,
     time_budget: float | str | None = None,
@@ -48,12 +51,14 @@ def fit(
 
     `data`, `val` and `test` are image folders, CSV manifests, .npz files, "digits", or
     (x, y) arrays. Without `val`, a seeded stratified `val_fraction` of `data` is held out.
-    `time_budget` is seconds or text such as "10m". `auto_batch` picks the batch size with the
-    batch-size finder and `auto_lr` the learning rate with the range test (its curve is saved as
-    lr_finder.csv); the chosen values go into the run's recipe.yaml. Returns the trained Run;
-    its files are in `run.path`.
+    `time_budget` is seconds or text such as "10m". `model` replaces the recipe's model: a
+    name ("resnet18", "package.module:factory", "timm:<name>"), an nn.Module, or a factory
+    called with the keyword arguments it accepts among num_classes, in_channels and image_size.
+    `auto_batch` picks the batch size with the batch-size finder and `auto_lr` the learning rate
+    with the range test (its curve is saved as lr_finder.csv); the chosen values go into the
+    run's recipe.yaml. Returns the trained Run; its files are in `run.path`.
     """
-    recipe = _recipe(recipe, overrides, epochs)
+    recipe, network = _model(_recipe(recipe, overrides, epochs), model)
     check_fraction(val_fraction)
     time_budget = parse_duration(time_budget) if time_budget is not None else None
     dev = choose_device(device)
@@ -73,7 +78,7 @@ def fit(
             curve.save(out / "lr_finder.csv")
         log.info("recipe:\n%s", recipe.to_yaml())
         result = train(recipe, train_data, val_data, device=dev, seed=seed, time_budget=time_budget,
-                       reporter=reporter)
+                       reporter=reporter, network=network)
         recipe = recipe.with_values({"batch_size": result.batch_size})
         metrics = _metrics(result, splits, dev, seed)
         run = Run(result.model, recipe, train_data.classes, result.history, metrics)
@@ -123,6 +128,21 @@ def _recipe(recipe, overrides, epochs) -> Recipe:
     if epochs is not None:
         recipe = recipe.with_values({"epochs": epochs})
     return recipe
+
+
+def _model(recipe: Recipe, model) -> tuple[Recipe, nn.Module | Callable | None]:
+    """The recipe with `model` recorded, and the module or factory to train when it cannot be named."""
+    if model is None:
+        return recipe, None
+    if isinstance(model, str):
+        return recipe.with_values({"model": model}), None
+    if not isinstance(model, nn.Module) and callable(model):
+        name = importable_name(model)
+        if name is not None:  # saved as its import path, so evaluate and predict can rebuild it
+            return recipe.with_values({"model": name}), None
+    elif not isinstance(model, nn.Module):
+        raise AutorecipeError(f"model must be a name, an nn.Module or a factory, got {type(model).__name__}")
+    return recipe.with_values({"model": OBJECT}), model
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,7 @@ class Knob:
     high: float | None = None
     choices: tuple | None = None
     when: tuple[str, tuple] | None = None
+    other: tuple[str, Callable[[str], bool]] | None = None
 
     @property
     def type(self) -> type:
@@ -96,7 +98,7 @@ class Knob:
     def valid_values(self) -> str:
         """Describe the valid values, for error messages and help."""
         if self.choices is not None:
-            return "one of " + ", ".join(map(str, self.choices))
+            return "one of " + ", ".join(map(str, self.choices)) + (f"; or {self.other[0]}" if self.other else "")
         if self.type is bool:
             return "true or false"
         kind = "an integer" if self.type is int else "a number"
@@ -121,7 +123,7 @@ class Knob:
         if self.type is str:
             if not isinstance(value, str):
                 raise AutorecipeError(bad)
-            if self.choices is not None and value not in self.choices:
+            if self.choices is not None and value not in self.choices and not (self.other and self.other[1](value)):
                 near = difflib.get_close_matches(value, [str(c) for c in self.choices], n=1)
                 raise AutorecipeError(bad + (f" (did you mean {near[0]}?)" if near else ""))
             return value
@@ -166,11 +168,13 @@ def knob(
     high: float | None = None,
     choices: tuple | list | None = None,
     when: tuple[str, tuple] | None = None,
+    other: tuple[str, Callable[[str], bool]] | None = None,
 ) -> Knob:
     """Declare a knob and register it; returns the declaration.
 
     `when=(other, values)` marks a conditional knob: it only matters while the knob `other`
-    has one of `values` (search leaves it out otherwise).
+    has one of `values` (search leaves it out otherwise). `other=(description, accepts)` lets a
+    text knob with choices also take the values `accepts` returns true for.
     """
     if bucket not in BUCKETS:
         raise ValueError(f"knob {name}: bucket must be one of {BUCKETS}, got {bucket!r}")
@@ -180,7 +184,7 @@ def knob(
         raise ValueError(f"knob {name}: default must be a bool, int, float or str")
     declared = Knob(name, bucket, default, baseline, doc, search, low, high,
                     tuple(choices) if choices is not None else None,
-                    (when[0], tuple(when[1])) if when is not None else None)
+                    (when[0], tuple(when[1])) if when is not None else None, other)
     for value in (default, baseline):
         if declared.validate(value) != value:
             raise ValueError(f"knob {name}: {value!r} does not have the default's type")

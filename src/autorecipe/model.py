@@ -1,22 +1,30 @@
-"""The classifier: input normalization followed by the recipe's network."""
+"""The classifier: input normalization, the optional colour stem, then the recipe's network."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from torch import nn
 
 from .architecture import build
+from .architecture.blocks import ColourStem
 from .optimization.batchnorm import configure_batchnorm
 from .optimization.normalization import Normalize
 
 
 class Classifier(nn.Module):
-    """Takes float images in [0, 1], shaped (N, C, S, S); returns class logits."""
+    """Takes float images in [0, 1], shaped (N, C, S, S); returns class logits.
 
-    def __init__(self, recipe, num_classes: int, in_channels: int, image_size: int):
+    `network` (a module or factory from the Python API) replaces the recipe's model.
+    """
+
+    def __init__(self, recipe, num_classes: int, in_channels: int, image_size: int,
+                 network: nn.Module | Callable | None = None):
         super().__init__()
         self.normalize = Normalize(in_channels)
-        self.network = build(recipe, num_classes, in_channels, image_size)
+        self.colour = ColourStem(in_channels) if recipe.architecture.colour_stem else nn.Identity()
+        self.network = build(recipe, num_classes, in_channels, image_size, network)
         configure_batchnorm(recipe.optimization, self.network)
 
     def forward(self, x):
-        return self.network(self.normalize(x))
+        return self.network(self.colour(self.normalize(x)))

@@ -70,8 +70,12 @@ class Run:
         write_atomic(path / "model.safetensors", save(state, metadata))
 
     @classmethod
-    def load(cls, path: str | Path) -> Run:
-        """Read a run folder written by `fit` (weights are loaded as data, never as code)."""
+    def load(cls, path: str | Path, model=None) -> Run:
+        """Read a run folder written by `fit` (weights are loaded as data, never as code).
+
+        `model` is the nn.Module (or factory) to load the weights into, for a run trained on
+        a module object passed to `fit`.
+        """
         path = Path(path)
         if not (path / "model.safetensors").is_file():
             raise AutorecipeError(f"{path}: not a trained run (no model.safetensors); pass the --out folder of a fit")
@@ -82,12 +86,15 @@ class Run:
         except (OSError, ValueError, SafetensorError) as error:
             raise AutorecipeError(f"{path}: damaged run folder: {error}") from None
         in_channels = state["normalize.mean"].shape[1]
-        model = Classifier(recipe, len(classes), in_channels, recipe.data.image_size)
-        model.load_state_dict(state)
-        model.eval()
+        classifier = Classifier(recipe, len(classes), in_channels, recipe.data.image_size, model)
+        try:
+            classifier.load_state_dict(state)
+        except RuntimeError as error:
+            raise AutorecipeError(f"{path}: the saved weights do not fit the model: {error}") from None
+        classifier.eval()
         history = _read_history(path / "history.csv")
         metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").exists() else {}
-        return cls(model, recipe, classes, history, metrics, path)
+        return cls(classifier, recipe, classes, history, metrics, path)
 
 
 def _history_csv(history: list[dict]) -> str:

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .architecture.pretrained import load_pretrained
 from .data.dataset import ImageData
 from .data.loader import BatchLoader
 from .inference import layout, predict_logits, score
 from .model import Classifier
 from .optimization.compilation import compiled
+from .optimization.finetune import freeze_backbone, layerwise_groups
 from .optimization.optimizers import build_optimizer
 from .optimization.precision import autocast, resolve_precision
 from .optimization.schedule import apply_schedule, batch_size, peak_lr
@@ -56,17 +58,22 @@ def seed_everything(seed: int) -> None:
 
 
 def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, device: torch.device,
-          seed: int = 0, time_budget: float | None = None, reporter: Reporter | None = None) -> TrainResult:
+          seed: int = 0, time_budget: float | None = None, reporter: Reporter | None = None,
+          network=None) -> TrainResult:
     """Train the recipe's classifier on `train_data`, keeping the best weights on `val_data`
-    (the weight average's, when EMA is on)."""
+    (the weight average's, when EMA is on). `network` (an nn.Module or a factory) replaces
+    the recipe's model.
+    """
     reporter = reporter or NullReporter()
     opt_knobs, reg_knobs = recipe.optimization, recipe.regularization
     seed_everything(seed)
-    model = Classifier(recipe, len(train_data.classes), train_data.channels, train_data.image_size)
+    model = Classifier(recipe, len(train_data.classes), train_data.channels, train_data.image_size, network)
+    load_pretrained(recipe.architecture, model.network)
     model.normalize.fit(opt_knobs, train_data.x[np.sort(train_data.rows[:: max(1, len(train_data) // 10_000)])])
     channels_last = opt_knobs.channels_last
     model.to(device=device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    optimizer = build_optimizer(opt_knobs, parameter_groups(reg_knobs, model))
+    optimizer = build_optimizer(opt_knobs, layerwise_groups(opt_knobs, model.network,
+                                                            parameter_groups(reg_knobs, model)))
     attach_penalties(reg_knobs, optimizer)
     augment = build_augmentation(reg_knobs, train_data.image_size).to(device)
     ema, stopper = build_ema(reg_knobs, model), EarlyStopping(reg_knobs)
@@ -85,6 +92,7 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
     try:
         for epoch in range(1, opt_knobs.epochs + 1):
             model.train()
+            freeze_backbone(opt_knobs, model.network, epoch)
             epoch_start, seen = time.perf_counter(), 0
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)

@@ -1,4 +1,8 @@
-"""The architecture bucket: a registry of model families, built by name from a recipe."""
+"""The architecture bucket: a registry of model families, built by name from a recipe.
+
+Every zoo network is an `nn.Sequential` of layers in depth order (stem, blocks, head), the
+head last: transfer learning freezes and scales learning rates along that order.
+"""
 
 from __future__ import annotations
 
@@ -29,35 +33,75 @@ class ModelSpec:
     def width(self) -> float:
         return self.arch.width
 
+    @property
+    def depth(self) -> float:
+        return self.arch.depth
+
 
 Builder = Callable[[ModelSpec], nn.Module]
 MODELS: dict[str, Builder] = {}
+HONOURS: dict[str, tuple[str, ...]] = {}  # model name -> the family-specific knobs its builder applies
+# Knobs that only some families apply; width, colour_stem and initialization apply to every zoo model.
+FAMILY_KNOBS = ("depth", "activation", "pooling", "normalization", "stem_stride", "squeeze_excite", "head",
+                "flattened", "patch_size")
 
 
-def register(name: str) -> Callable[[Builder], Builder]:
-    """Decorator: make a builder reachable by name from recipes, the CLI and Python."""
+def register(name: str, honours: tuple[str, ...]) -> Callable[[Builder], Builder]:
+    """Decorator: make a builder reachable by name, listing the family-specific knobs it applies."""
+    unknown = set(honours) - set(FAMILY_KNOBS)
+    if unknown:
+        raise ValueError(f"model {name}: {sorted(unknown)} are not family-specific knobs")
+
     def add(builder: Builder) -> Builder:
         MODELS[name] = builder
+        HONOURS[name] = tuple(honours)
         return builder
     return add
 
 
-from . import resnet  # noqa: E402  (registers its families)
+def honoured_by(knob_name: str) -> list[str]:
+    """The zoo models that apply a family-specific knob."""
+    return [name for name, knobs in HONOURS.items() if knob_name in knobs]
+
+
+from . import (  # noqa: E402  (each registers its families)
+    convnext, densenet, efficientnet, fastnet, inception, mobilenet, preact_resnet, resnet, vgg, vit,
+    wide_resnet, xception,
+)
+from . import pretrained  # noqa: E402,F401  (declares the weights knob)
+from .custom import CUSTOM_HELP, build_custom, call_factory, is_custom  # noqa: E402
+
+# Families that train well in a short CPU budget at 28-64 px (the search's choices).
+QUICK_MODELS = ("resnet9", "fastnet", "resnet18", "preact_resnet18", "wrn16_4", "mobilenetv2", "vgg11")
 
 MODEL = knob(
     "model", bucket="architecture", default="resnet9", baseline="resnet9", choices=tuple(MODELS),
-    search=Choice(tuple(MODELS)),
-    doc="The network family, by name.",
+    search=Choice(QUICK_MODELS), other=(CUSTOM_HELP, is_custom),
+    doc="The network family, by name; or your own as package.module:factory; or timm:<name> (needs timm).",
 )
 WIDTH = knob(
     "width", bucket="architecture", default=0.5, baseline=0.5, low=0.0625, high=8.0,
     search=Uniform(0.25, 2.0, log=True),
-    doc="Multiplier on every layer's channel count.",
+    doc="Multiplier on every layer's channel count (1 = the published widths).",
 )
 
 
-def build(recipe: Recipe, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    """Build the recipe's network for `num_classes` outputs and (in_channels, size, size) inputs."""
-    reg = recipe.regularization
-    spec = ModelSpec(num_classes, in_channels, image_size, recipe.architecture, reg.dropout, reg.drop_path)
-    return MODELS[recipe.architecture.model](spec)
+def build(recipe: Recipe, num_classes: int, in_channels: int, image_size: int,
+          network: nn.Module | Callable | None = None) -> nn.Module:
+    """Build the recipe's network for `num_classes` outputs and (in_channels, size, size) inputs.
+
+    `network` is a module, or a factory, given to the Python API in place of the recipe's model.
+    """
+    from ..optimization.initialization import initialize
+    arch, reg = recipe.architecture, recipe.regularization
+    spec = ModelSpec(num_classes, in_channels, image_size, arch, reg.dropout, reg.drop_path)
+    if isinstance(network, nn.Module):
+        pass
+    elif network is not None:
+        network = call_factory(network, spec, getattr(network, "__qualname__", repr(network)))
+    elif arch.model in MODELS:
+        network = MODELS[arch.model](spec)
+    else:
+        network = build_custom(arch.model, spec)
+    initialize(recipe.optimization, network)
+    return network

@@ -2,4 +2,5 @@
 
 from . import (  # noqa: F401  (declare their knobs, in this order)
     optimizers, schedule, accumulation, clipping, precision, compilation, batchnorm, lookahead, normalization,
+    initialization, finetune,
 )
