@@ -1,24 +1,150 @@
-"""The first model families and the regularizers placed inside them."""
+"""The model zoo: every family builds and trains at small and large sizes, published sizes, and the knobs."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
+from torch import nn
 
-from autorecipe import Recipe
-from autorecipe.architecture import MODELS
+from autorecipe import AutorecipeError, Recipe
+from autorecipe.architecture import MODELS, honoured_by
+from autorecipe.architecture.blocks import ColourStem, LayerNorm2d, SqueezeExcite
+from autorecipe.knobs import Choice, IntRange, registry
 from autorecipe.model import Classifier
 from autorecipe.regularization.dropout import DropPath, drop_path_rates
 
+TINY = {"width": 0.0625, "depth": 0.1}  # the fewest blocks and channels each family allows
+
+
+def n_params(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def forward_backward(net: nn.Module, channels: int, size: int, classes: int = 5) -> None:
+    out = net(torch.rand(2, channels, size, size))
+    assert out.shape == (2, classes)
+    out.sum().backward()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
 
 @pytest.mark.parametrize("model", sorted(MODELS))
-@pytest.mark.parametrize("channels, size", [(1, 8), (3, 32), (3, 112)])
-def test_every_model_runs_forward_and_backward(model, channels, size):
-    net = Classifier(Recipe().with_values({"model": model, "width": 0.125}), 5, channels, size)
-    out = net(torch.rand(2, channels, size, size))
-    assert out.shape == (2, 5)
-    out.sum().backward()
-    assert all(p.grad is not None for p in net.parameters())
+def test_every_model_runs_forward_and_backward_at_small_and_imagenet_sizes(model):
+    for channels, size in [(1, 28), (3, 32), (1, 64), (3, 224)]:
+        net = Classifier(Recipe().with_values({"model": model, **TINY}), 5, channels, size)
+        forward_backward(net, channels, size)
+
+
+@pytest.mark.parametrize("model, classes, size, published", [
+    ("resnet18", 1000, 224, 11.7e6), ("resnet50", 1000, 224, 25.6e6), ("mobilenetv2", 1000, 224, 3.5e6),
+    ("efficientnet_b0", 1000, 224, 5.3e6), ("wrn28_2", 10, 32, 1.5e6), ("vit_small", 1000, 224, 22e6),
+])
+def test_standard_configurations_have_their_published_parameter_counts(model, classes, size, published):
+    recipe = Recipe().with_values({"model": model, "width": 1.0, "patch_size": 16 if model == "vit_small" else 0})
+    net = Classifier(recipe, classes, 3, size)
+    assert abs(n_params(net) - published) / published < 0.10
+
+
+def test_any_combination_the_search_samples_builds_and_trains_for_the_searched_models():
+    knobs = [k for k in registry().values() if k.search is not None and k.name != "model"
+             and (k.bucket == "architecture" or k.name in ("init", "zero_init_residual"))]
+    rng = random.Random(0)
+    for model in registry()["model"].search.options:
+        for _ in range(2):
+            values = {k.name: rng.choice(k.search.options) if isinstance(k.search, Choice)
+                      else rng.randint(k.search.low, k.search.high) if isinstance(k.search, IntRange)
+                      else rng.uniform(k.search.low, k.search.high) for k in knobs}
+            values.update(TINY)
+            net = Classifier(Recipe().with_values({"model": model, **values}), 3, 1, 8)
+            forward_backward(net, 1, 8, classes=3)
+
+
+def build(size: int = 32, **values) -> nn.Module:
+    return Classifier(Recipe().with_values({"width": 0.125, **values}), 4, 3, size).network
+
+
+def kinds(net: nn.Module) -> set[type]:
+    return {type(m) for m in net.modules()}
+
+
+def test_activation_normalization_and_pooling_knobs_reach_the_layers():
+    assert nn.GELU in kinds(build(model="resnet18", activation="gelu")) and nn.ReLU not in kinds(
+        build(model="resnet18", activation="gelu"))
+    assert nn.GroupNorm in kinds(build(model="vgg11", normalization="group"))
+    assert LayerNorm2d in kinds(build(model="resnet9", normalization="layer"))
+    assert not kinds(build(model="fastnet", normalization="none")) & {nn.BatchNorm2d, nn.GroupNorm, LayerNorm2d}
+    assert nn.AvgPool2d in kinds(build(model="vgg11", pooling="avg"))
+    assert nn.MaxPool2d not in kinds(build(model="resnet9", pooling="conv"))
+    assert nn.SiLU in kinds(build(model="efficientnet_b0"))  # auto: the family's own
+
+
+def test_squeeze_excite_head_and_flattened_knobs():
+    assert SqueezeExcite in kinds(build(model="resnet18", squeeze_excite="on"))
+    assert SqueezeExcite not in kinds(build(model="efficientnet_b0", squeeze_excite="off"))
+    assert SqueezeExcite in kinds(build(model="efficientnet_b0"))
+    head = build(model="resnet18", head="fullconv")[-1]
+    assert any(isinstance(m, nn.Conv2d) and m.out_channels == 4 for m in head.modules())
+    assert isinstance(build(model="resnet18", head="max")[-1][0], nn.AdaptiveMaxPool2d)
+    kernels = {m.kernel_size for m in build(model="vgg11", flattened=True).modules() if isinstance(m, nn.Conv2d)}
+    assert kernels == {(3, 1), (1, 3)}
+
+
+def test_depth_stem_stride_and_image_size_shape_the_network():
+    blocks = lambda net: sum(type(m).__name__ == "BasicBlock" for m in net.modules())  # noqa: E731
+    assert blocks(build(model="resnet18")) == 8 and blocks(build(model="resnet18", depth=2.0)) == 16
+    assert blocks(build(model="resnet34")) == 16
+    x = torch.rand(1, 3, 32, 32)
+    assert build(model="resnet18")[0](x).shape[-1] == 32
+    assert build(model="resnet18", stem_stride=2)[0](x).shape[-1] == 16
+    assert build(112, model="resnet18")[0](torch.rand(1, 3, 112, 112)).shape[-1] == 28  # the ImageNet stem
+
+
+def test_vit_patch_size_sets_the_tokens_and_a_patch_larger_than_the_image_is_an_error():
+    embed = build(model="vit_tiny", patch_size=8)[0]
+    assert embed(torch.rand(1, 3, 32, 32)).shape[1] == 16 + 1
+    assert build(model="vit_tiny")[0](torch.rand(1, 3, 32, 32)).shape[1] == 64 + 1  # automatic: side / 8
+    with pytest.raises(AutorecipeError, match="patch_size 16 is larger than the 8 px images"):
+        Classifier(Recipe().with_values({"model": "vit_tiny", "patch_size": 16}), 4, 1, 8)
+
+
+def test_colour_stem_starts_as_the_identity():
+    net = Classifier(Recipe().with_values({"colour_stem": True, "width": 0.125}), 4, 3, 32)
+    assert isinstance(net.colour, ColourStem)
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(net.colour(x), x)
+
+
+def test_initializations():
+    torch.manual_seed(0)
+    he = build(model="resnet18", init="he")[1].body[0][0].weight
+    xavier = build(model="resnet18", init="xavier")[1].body[0][0].weight
+    fan_out = he.shape[0] * 9
+    assert he.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.1)
+    assert xavier.abs().max().item() <= (6 / (2 * fan_out)) ** 0.5
+    conv = build(model="resnet18", init="dirac")[1].body[0][0]
+    x = torch.rand(1, conv.in_channels, 6, 6)
+    assert (conv(x) - x).abs().mean() < 0.2 * x.abs().mean()  # an identity map plus small noise
+
+
+def test_zero_init_residual_makes_residual_blocks_start_as_identities():
+    net = build(model="resnet18", zero_init_residual=True).eval()
+    block = net[1]
+    x = torch.rand(2, block.body[0][0].in_channels, 8, 8)
+    assert torch.equal(block(x), torch.relu(x))
+    marked = [m for m in net.modules() if getattr(m, "residual_end", False)]
+    assert len(marked) == 8 and all(m.weight.abs().sum() == 0 for m in marked)
+
+
+def test_family_knobs_say_which_models_apply_them():
+    assert "vit_small" in honoured_by("patch_size") and "resnet18" not in honoured_by("patch_size")
+    assert "resnet9" in honoured_by("pooling") and "resnet18" not in honoured_by("pooling")
+
+
+def test_unknown_model_names_are_errors_with_a_suggestion():
+    pattern = r"architecture.model: 'resnet_50' is not valid.*package.module:factory.*did you mean resnet50\?"
+    with pytest.raises(AutorecipeError, match=pattern):
+        Recipe().with_values({"model": "resnet_50"})
 
 
 def test_drop_path_drops_whole_samples_in_training_only():

@@ -13,9 +13,8 @@ from torch import nn
 
 from . import ModelSpec, register
 from ..regularization.dropout import drop_path_rates
-from .blocks import Parts, SqueezeExcite
+from .blocks import Parts, SqueezeExcite, small_stem_stride
 from .mobilenet import MOBILE_KNOBS, InvertedResidual, divisible, first_strides
-from .blocks import small_stem_stride
 
 # (expansion, kernel, stride, channels, blocks) of each stage
 B0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),

@@ -1,0 +1,23 @@
+"""Model factories that tests pass to `fit` by their import path, as a user would."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def tiny_net(num_classes: int, in_channels: int) -> nn.Module:
+    """A small convolutional classifier."""
+    return nn.Sequential(nn.Conv2d(in_channels, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, num_classes))
+
+
+def wrong_output(num_classes: int) -> nn.Module:
+    """Returns one score too many."""
+    return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes + 1))
+
+
+def not_a_module() -> str:
+    return "a network"
+
+
+NOT_CALLABLE = 3
