@@ -1,9 +1,11 @@
 """The learning-rate range test (Smith, 2017): raise the lr exponentially, step by step, and watch the loss.
 
-The loss is smoothed (a bias-corrected exponential average); the sweep stops when it diverges
-(the smoothed loss exceeds DIVERGE times its minimum, or turns non-finite). The suggestion is
-the lr where the smoothed loss falls fastest against log(lr), ignoring the first and last
-points. The model's weights and the optimizer's state are restored afterwards, so the test
+A bias-corrected exponential average of the loss stops the sweep when it diverges (exceeds
+DIVERGE times its minimum) or the loss turns non-finite (that point is dropped). The
+suggestion is the lr where the loss, smoothed by a centred moving average (which, unlike the
+exponential one, does not lag behind the rising lr), falls fastest against log(lr) on its way
+down to its minimum, ignoring the first and last points (after a divergence the loss of a
+network with batch norm can fall again, which must not count). The model's weights and the optimizer's state are restored afterwards, so the test
 can be run again, on the same model, with the same result.
 """
 
@@ -25,13 +27,15 @@ from ..data.loader import BatchLoader
 from ..errors import AutorecipeError
 from ..files import write_atomic
 from ..recipe import Recipe
+from .optimizers import LR
 from .schedule import batch_size, peak_lr
 from .trial import Trial
 
 log = logging.getLogger("autorecipe")
 
 MIN_LR, MAX_LR, STEPS = 1e-6, 10.0, 100
-SMOOTHING = 0.98  # weight of the running average of the loss
+SMOOTHING = 0.9  # weight of the running average of the loss that detects divergence
+WINDOW = 5  # the centred average for the suggestion spans this many points on either side
 DIVERGE = 4.0  # stop when the smoothed loss exceeds this multiple of its minimum
 SKIP_START, SKIP_END = 10, 5  # points left out when choosing the suggestion
 
@@ -59,7 +63,7 @@ def lr_range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, step
     trains on a batch and returns its loss); `batches` is iterated again when it runs out."""
     saved_model, saved_optimizer = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
     growth = (max_lr / min_lr) ** (1 / max(1, steps - 1))
-    lrs, losses, smoothed, average, best = [], [], [], 0.0, math.inf
+    lrs, losses, average, best = [], [], 0.0, math.inf
     try:
         batch_stream = itertools.chain.from_iterable(itertools.repeat(batches))
         for i, batch in zip(range(steps), batch_stream):
@@ -71,19 +75,23 @@ def lr_range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, step
                 break
             average = SMOOTHING * average + (1 - SMOOTHING) * loss
             smooth = average / (1 - SMOOTHING ** (len(losses) + 1))
-            lrs.append(lr), losses.append(loss), smoothed.append(smooth)
+            lrs.append(lr), losses.append(loss)
             if len(losses) > SKIP_START and smooth > DIVERGE * best:
                 break
             best = min(best, smooth)
     finally:
         model.load_state_dict(saved_model)
         optimizer.load_state_dict(saved_optimizer)
+    smoothed = [float(np.mean(losses[max(0, i - WINDOW): i + WINDOW + 1])) for i in range(len(losses))]
     return LRCurve(lrs, losses, smoothed, _steepest(lrs, smoothed))
 
 
 def _steepest(lrs: list[float], smoothed: list[float]) -> float:
-    """The lr where the smoothed loss falls fastest against log(lr), first and last points left out."""
+    """The lr where the smoothed loss falls fastest against log(lr) before its minimum, first and last
+    points left out."""
     end = len(lrs) - SKIP_END
+    if end - SKIP_START >= 3:
+        end = SKIP_START + int(np.argmin(smoothed[SKIP_START:end])) + 1
     if end - SKIP_START < 3:
         raise AutorecipeError(f"the learning-rate range test diverged after {len(lrs)} steps, too early to "
                               f"suggest a learning rate; lower the starting lr (now {lrs[0] if lrs else MIN_LR:g})")
@@ -100,7 +108,7 @@ def find_lr(recipe: Recipe, train_data: ImageData, device: torch.device, seed: i
     batches = BatchLoader(train_data, device, batch, shuffle=True, drop_last=True, seed=seed)
     curve = lr_range_test(trial.model, trial.optimizer, trial.step, batches, steps=steps)
     scale = peak_lr(recipe.optimization, batch) / recipe.optimization.lr
-    lr = float(min(max(curve.suggestion / scale, MIN_LR), MAX_LR))
+    lr = float(min(max(curve.suggestion / scale, LR.low), LR.high))
     log.info("learning-rate range test: %d steps at batch %d, suggested peak lr %.4g (lr knob %.4g)",
              len(curve.lrs), batch, curve.suggestion, lr)
     return recipe.with_values({"lr": lr}), curve
