@@ -96,3 +96,15 @@ def test_fit_auto_lr_and_auto_batch_write_the_chosen_values(tmp_path):
     assert saved.optimization.lr != Recipe().optimization.lr
     assert 16 <= saved.optimization.batch_size <= 1617 // 16
 
+
+
+def test_finder_trials_leave_a_user_network_untouched():
+    from autorecipe.data.dataset import load_data
+    from autorecipe.optimization.trial import Trial
+    network = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    before = [p.detach().clone() for p in network.parameters()]
+    data = load_data("digits").subset(np.arange(64))
+    trial = Trial(Recipe(), data, torch.device("cpu"), network=network)
+    trial.step(torch.rand(8, 1, 8, 8), torch.arange(8))
+    assert all(torch.equal(p, b) for p, b in zip(network.parameters(), before))
+    assert not all(torch.equal(p, b) for p, b in zip(trial.model.network.parameters(), before))

@@ -71,10 +71,10 @@ def fit(
         splits = _load(data, val, test, recipe, val_fraction, seed, on_data, reporter.decode)
         recipe, train_data, val_data = splits.recipe, splits.train, splits.val
         if auto_batch:
-            recipe = find_batch_size(recipe, train_data, dev, seed)
+            recipe = find_batch_size(recipe, train_data, dev, seed, network)
         (out / "lr_finder.csv").unlink(missing_ok=True)  # never a stale curve from an earlier run
         if auto_lr:
-            recipe, curve = find_lr(recipe, train_data, dev, seed)
+            recipe, curve = find_lr(recipe, train_data, dev, seed, network=network)
             curve.save(out / "lr_finder.csv")
         log.info("recipe:\n%s", recipe.to_yaml())
         result = train(recipe, train_data, val_data, device=dev, seed=seed, time_budget=time_budget,

@@ -62,9 +62,9 @@ def throughput_knee(images_per_second: Callable[[int], float | None], start: int
     return batch
 
 
-def find_batch_size(recipe: Recipe, train_data: ImageData, device: torch.device, seed: int = 0) -> Recipe:
+def find_batch_size(recipe: Recipe, train_data: ImageData, device: torch.device, seed: int = 0, network=None) -> Recipe:
     """The recipe with the batch size found for its model on `device` (memory limit, or CPU throughput knee)."""
-    trial = Trial(recipe, train_data, device, seed)
+    trial = Trial(recipe, train_data, device, seed, network)
     cap = min(CAP, max(1, len(train_data) // MIN_STEPS_PER_EPOCH))
     start = min(START, cap)
 

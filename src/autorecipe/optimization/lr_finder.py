@@ -99,11 +99,11 @@ def _steepest(lrs: list[float], smoothed: list[float]) -> float:
     return lrs[SKIP_START + int(np.argmin(slopes))]
 
 
-def find_lr(recipe: Recipe, train_data: ImageData, device: torch.device, seed: int = 0,
+def find_lr(recipe: Recipe, train_data: ImageData, device: torch.device, seed: int = 0, network=None,
             steps: int = STEPS) -> tuple[Recipe, LRCurve]:
     """Run the range test with the recipe's model, optimizer and batch size; return the recipe with the
     suggested lr (expressed for the reference batch, as the lr knob is) and the curve."""
-    trial = Trial(recipe, train_data, device, seed)
+    trial = Trial(recipe, train_data, device, seed, network)
     batch = batch_size(recipe.optimization, len(train_data))
     batches = BatchLoader(train_data, device, batch, shuffle=True, drop_last=True, seed=seed)
     curve = lr_range_test(trial.model, trial.optimizer, trial.step, batches, steps=steps)
