@@ -136,3 +136,18 @@ def test_resnet18_trains_on_large_images_with_its_downsampling_stem():
     result = train(Recipe().with_values({"model": "resnet18", "width": 0.125, "epochs": 1}), data, data,
                    device=torch.device("cpu"))
     assert result.status == "completed"
+
+
+def test_a_reporter_can_stop_training_after_an_epoch():
+    from autorecipe.progress import NullReporter
+    from autorecipe.train import StopTraining
+
+    class StopAfterTwo(NullReporter):
+        def epoch(self, record):
+            if record["epoch"] == 2:
+                raise StopTraining
+
+    data = load_data("digits").subset(np.arange(0, 600))
+    result = train(Recipe().with_values({**QUICK, "epochs": 5}), data, data, device=torch.device("cpu"),
+                   reporter=StopAfterTwo())
+    assert result.status == "stopped" and len(result.history) == 2 and result.best_epoch in (1, 2)

@@ -68,7 +68,7 @@ def fit(
     try:
         log.info("autorecipe %s fit %s on %s, seed %d", __version__, _describe(data), dev, seed)
         reporter = reporter or NullReporter()
-        splits = _load(data, val, test, recipe, val_fraction, seed, on_data, reporter.decode)
+        splits = load_splits(data, val, test, recipe, val_fraction, seed, on_data, reporter.decode)
         recipe, train_data, val_data = splits.recipe, splits.train, splits.val
         if auto_batch:
             recipe = find_batch_size(recipe, train_data, dev, seed, network)
@@ -96,7 +96,7 @@ def fit(
         handler.close()
 
 
-def _metrics(result: TrainResult, splits: _Splits, device: torch.device, seed: int) -> dict:
+def _metrics(result: TrainResult, splits: Splits, device: torch.device, seed: int) -> dict:
     """The run's summary for metrics.json: status, best-epoch scores, timings, sizes, versions."""
     best = result.history[result.best_epoch - 1] if result.best_epoch else {}
     rates = [h["images_per_second"] for h in result.history]
@@ -146,7 +146,7 @@ def _model(recipe: Recipe, model) -> tuple[Recipe, nn.Module | Callable | None]:
 
 
 @dataclass
-class _Splits:
+class Splits:
     """The loaded data of one fit, and the recipe with its automatic data knobs resolved."""
 
     recipe: Recipe
@@ -157,7 +157,7 @@ class _Splits:
     decode_seconds: float
 
 
-def _load(data, val, test, recipe: Recipe, val_fraction: float, seed: int, on_data, on_progress) -> _Splits:
+def load_splits(data, val, test, recipe: Recipe, val_fraction: float, seed: int, on_data, on_progress) -> Splits:
     """Load train/val/test at one resolved size and colour mode."""
     source = load_data(data, recipe.data.image_size, recipe.data.channels, on_progress=on_progress)
     check_trainable(source)
@@ -182,7 +182,7 @@ def _load(data, val, test, recipe: Recipe, val_fraction: float, seed: int, on_da
     log.info("data: %d training, %d validation%s images; %d classes; %dx%d %s",
              len(train_data), len(val_data), f", {len(test_data)} test" if test_data else "",
              len(source.classes), source.image_size, source.image_size, recipe.data.channels)
-    return _Splits(recipe, train_data, val_data, test_data, sum(len(d.skipped) for d in loaded),
+    return Splits(recipe, train_data, val_data, test_data, sum(len(d.skipped) for d in loaded),
                    sum(d.decode_seconds for d in loaded))
 
 

@@ -36,13 +36,17 @@ log = logging.getLogger("autorecipe")
 CHECK_EVERY = 20  # steps between checks for a non-finite loss (each check syncs the device)
 
 
+class StopTraining(Exception):
+    """Raised by a reporter's `epoch` callback to end training after that epoch (status "stopped")."""
+
+
 @dataclass
 class TrainResult:
     """The trained model (best weights by validation accuracy) and how training went."""
 
     model: Classifier
     history: list[dict] = field(default_factory=list)
-    status: str = "completed"  # completed | early_stopped | time_budget | diverged | interrupted
+    status: str = "completed"  # completed | early_stopped | time_budget | diverged | interrupted | stopped
     best_epoch: int | None = None
     precision: str = "fp32"
     batch_size: int = 0
@@ -132,16 +136,18 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
                           seconds=time.perf_counter() - epoch_start)
             result.history.append(record)
             log.info("epoch %s", {k: round(v, 5) if isinstance(v, float) else v for k, v in record.items()})
-            reporter.epoch(record)
             key = (record.get("val_accuracy", 0.0), -record.get("val_loss", 0.0), epoch)
             if val_batches is None or best_key is None or key[:2] > best_key[:2]:
                 best_key, result.best_epoch = key, epoch
                 best_state = copy.deepcopy(evaluated.state_dict())
+            reporter.epoch(record)
             if result.status == "time_budget":
                 break
             if val_batches is not None and stopper.should_stop(record["val_accuracy"]):
                 result.status = "early_stopped"
                 break
+    except StopTraining:
+        result.status = "stopped"
     except KeyboardInterrupt:
         result.status = "interrupted"
     finally:
