@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated decode cache, and small image datasets made on the fly."""
+"""Shared fixtures: an isolated decode cache and recipe library, and small image datasets made on the fly."""
 
 from __future__ import annotations
 
@@ -13,6 +13,14 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("AUTORECIPE_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(autouse=True)
+def isolated_library(tmp_path_factory, monkeypatch):
+    """Every test reads and writes its own recipe library, never the one in the user's home."""
+    library = tmp_path_factory.mktemp("library")
+    monkeypatch.setenv("AUTORECIPE_LIBRARY", str(library))
+    return library
 
 
 @pytest.fixture

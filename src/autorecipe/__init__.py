@@ -4,6 +4,7 @@
     run = autorecipe.fit("path/to/images")          # or "digits", a .csv, an .npz, (x, y)
     run.metrics["val_accuracy"], run.predict(["cat.jpg"], top_k=3)
     autorecipe.evaluate("runs/fit-...", "path/to/test")
+    found = autorecipe.search("path/to/images", budget="2h")   # found.recipe, found.run
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from .errors import AutorecipeError
 from .recipe import Recipe
 
 __version__ = "0.1.0"
-__all__ = ["AutorecipeError", "Recipe", "Run", "evaluate", "fit", "load", "predict"]
+__all__ = ["AutorecipeError", "Recipe", "Run", "evaluate", "fit", "load", "predict", "search"]
 
 if TYPE_CHECKING:
     from .fitting import fit
     from .prediction import evaluate, predict
     from .run import Run
+    from .searching import search
 
 
 def load(path, model=None) -> Run:
@@ -36,6 +38,9 @@ def __getattr__(name: str):
     if name in ("evaluate", "predict"):
         from . import prediction as module
         return getattr(module, name)
+    if name == "search":
+        from .searching import search
+        return search
     if name == "Run":
         from .run import Run
         return Run

@@ -1,4 +1,4 @@
-"""The `autorecipe` command line: fit, evaluate, predict, knobs, recipe."""
+"""The `autorecipe` command line: fit, evaluate, predict, search, show-study, knobs, recipe."""
 
 from __future__ import annotations
 
@@ -80,6 +80,40 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print JSON")
     predict.set_defaults(command=_predict)
 
+    search = commands.add_parser("search", help="search for a better recipe, then retrain the best one")
+    search.add_argument("data", help="image folder (one subfolder per class), .csv manifest, .npz, or 'digits'")
+    search.add_argument("--val", help="validation data (any source); default: a stratified split of DATA")
+    search.add_argument("--budget", help="when to stop: e.g. 2h, 30m, '40 trials', '300 epochs', or several "
+                                         "joined by commas (default '20 trials'; on --resume, the saved budget)")
+    search.add_argument("--recipe", help="base recipe YAML file (the first trial; missing knobs take their defaults)")
+    search.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
+                        help="fix a knob (it leaves the search space), e.g. --set model=resnet9 (repeatable)")
+    search.add_argument("--epochs", type=int, help="epochs of one trial at full budget (the recipe's epochs)")
+    search.add_argument("--space", metavar="FILE.yaml", help="narrow ranges or fix knobs, e.g. 'width: [0.25, 1.0]'")
+    search.add_argument("--buckets", help="comma-separated buckets to search (default: all four)")
+    search.add_argument("--sampler", default="tpe", help="tpe (multivariate, default), random, qmc, grid or gp")
+    search.add_argument("--pruner", default="hyperband", help="hyperband (default), halving, median or none")
+    search.add_argument("--min-epochs", type=int, help="first pruning rung in epochs (default: a quarter of --epochs)")
+    search.add_argument("--cv", type=int, metavar="K", help="K-fold cross-validation (small datasets); "
+                                                             "folds are pruned with the Wilcoxon test")
+    search.add_argument("--storage", metavar="URL", help="any Optuna storage URL (default: a journal file in --out)")
+    search.add_argument("--study-name", help="the study's name in the storage (default: the --out folder's name)")
+    search.add_argument("--resume", action="store_true", help="continue the search saved in --out")
+    search.add_argument("--library", help="recipe library folder (default $AUTORECIPE_LIBRARY or "
+                                          "~/.autorecipe/library)")
+    search.add_argument("--no-library", action="store_true", help="neither read nor write the recipe library")
+    search.add_argument("--no-retrain", action="store_true", help="skip retraining the best recipe")
+    search.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    search.add_argument("--out", help="output folder (default: runs/search-DATE-TIME)")
+    search.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    search.add_argument("--val-fraction", type=float, default=0.1, help="held-out share without --val (default 0.1)")
+    search.add_argument("--quiet", action="store_true", help="no live table")
+    search.set_defaults(command=_search)
+
+    show = commands.add_parser("show-study", help="show the trials of a search folder")
+    show.add_argument("run", metavar="DIR", help="a search folder (the --out of a search)")
+    show.set_defaults(command=_show_study)
+
     knobs = commands.add_parser("knobs", help="list every knob: bucket, default, baseline, search range")
     knobs.add_argument("--bucket", help="only this bucket")
     knobs.set_defaults(command=_knobs)
@@ -119,6 +153,40 @@ def _fit(args) -> int:
     out.print(table)
     out.print(f"saved to {run.path}", soft_wrap=True, highlight=False)
     return 130 if m["status"] == "interrupted" else 0
+
+
+def _search(args) -> int:
+    from .searching import search
+    from .searching.display import LiveTrials
+    result = search(args.data, val=args.val, budget=args.budget, recipe=args.recipe, overrides=args.overrides,
+                    epochs=args.epochs, space=args.space,
+                    buckets=[b.strip() for b in args.buckets.split(",")] if args.buckets else None,
+                    sampler=args.sampler, pruner=args.pruner, min_epochs=args.min_epochs, cv=args.cv,
+                    storage=args.storage, study_name=args.study_name, resume=args.resume,
+                    library=False if args.no_library else args.library, retrain=not args.no_retrain,
+                    out=args.out, seed=args.seed, device=args.device, val_fraction=args.val_fraction,
+                    live=None if args.quiet else LiveTrials(err))
+    table = Table(title="autorecipe search", show_header=False)
+    found = result.counts
+    rows = [("status", result.status), ("best trial", f"{result.best_trial}: {_pct(result.score)}"),
+            ("trials", f"{found['complete']} complete, {found['pruned']} pruned, {found['failed']} failed")]
+    rows += [(f"importance: {bucket}", f"{value:.2f}") for bucket, value in result.bucket_importance.items()]
+    if result.run is not None:
+        rows.append(("retrained validation accuracy", _pct(result.run.metrics["val_accuracy"])))
+    for key, value in rows:
+        table.add_row(key, str(value))
+    out.print(table)
+    out.print(f"best recipe: {result.path / 'best_recipe.yaml'}", soft_wrap=True, highlight=False)
+    if result.run is not None:
+        out.print(f"final model: {result.run.path}", soft_wrap=True, highlight=False)
+    return 130 if result.status == "interrupted" else 0
+
+
+def _show_study(args) -> int:
+    from .searching.display import trials_table
+    from .searching.search import load_study
+    out.print(trials_table(load_study(args.run)))
+    return 0
 
 
 def _evaluate(args) -> int:

@@ -58,7 +58,7 @@ def fit(
     with the range test (its curve is saved as lr_finder.csv); the chosen values go into the
     run's recipe.yaml. Returns the trained Run; its files are in `run.path`.
     """
-    recipe, network = _model(_recipe(recipe, overrides, epochs), model)
+    recipe, network = _model(make_recipe(recipe, overrides, epochs), model)
     check_fraction(val_fraction)
     time_budget = parse_duration(time_budget) if time_budget is not None else None
     dev = choose_device(device)
@@ -113,7 +113,7 @@ def _metrics(result: TrainResult, splits: Splits, device: torch.device, seed: in
     }
 
 
-def _recipe(recipe, overrides, epochs) -> Recipe:
+def make_recipe(recipe, overrides, epochs) -> Recipe:
     """The recipe to train: a Recipe, a YAML path, a mapping or the default; then overrides."""
     if recipe is None:
         recipe = Recipe()

@@ -1,0 +1,57 @@
+"""Trials as a rich table: live while a search runs, and for `autorecipe show-study`."""
+
+from __future__ import annotations
+
+import optuna
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from .results import best_trial, trial_score
+
+SHOWN = 20  # most recent trials in the live table
+
+
+def trials_table(study: optuna.Study, last: int | None = None, title: str | None = None) -> Table:
+    """A table of the study's trials (the `last` ones, when given): state, epochs, score and knobs."""
+    trials = study.get_trials(deepcopy=False)
+    best = best_trial(study)
+    table = Table(title=title or f"study {study.study_name}: {len(trials)} trials")
+    for column, justify in (("#", "right"), ("state", "left"), ("epochs", "right"), ("val acc", "right"),
+                            ("recipe (searched knobs)", "left")):
+        table.add_column(column, justify=justify, overflow="fold")
+    for t in trials[-last:] if last else trials:
+        score = trial_score(t)
+        state = t.state.name.lower() + (" (warm)" if t.user_attrs.get("warm_start") else "")
+        if t.user_attrs.get("error"):
+            state += f": {t.user_attrs['error'][:40]}"
+        mark = "[bold green]" if best is not None and t.number == best.number else ""
+        table.add_row(f"{mark}{t.number}", state, str(t.user_attrs.get("epochs_run", 0)),
+                      f"{mark}{100 * score:.2f}%" if score is not None else "-",
+                      " ".join(f"{k}={_short(v)}" for k, v in t.params.items()))
+    return table
+
+
+class LiveTrials:
+    """A live table of the most recent trials, redrawn after every epoch and trial."""
+
+    def __init__(self, console: Console):
+        self.live = Live(console=console, refresh_per_second=2, transient=False)
+        self.study: optuna.Study | None = None
+
+    def start(self, study: optuna.Study) -> None:
+        self.study = study
+        self.live.start()
+        self.refresh()
+
+    def refresh(self, *_) -> None:
+        if self.study is not None:
+            self.live.update(trials_table(self.study, last=SHOWN))
+
+    def stop(self) -> None:
+        self.refresh()
+        self.live.stop()
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,110 @@
+"""The recipe library: each finished study's dataset meta-features, best recipe and score.
+
+One JSON line per study in `library.jsonl` under `--library`, `$AUTORECIPE_LIBRARY`, or
+~/.autorecipe/library. A new study starts with the best recipes of the most similar datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..data.dataset import ImageData
+from ..errors import AutorecipeError
+from ..recipe import Recipe
+
+FILE = "library.jsonl"
+NEAREST = 3  # past datasets whose best recipes a new study tries first
+
+
+@dataclass(frozen=True)
+class MetaFeatures:
+    """What a dataset looks like: size, classes, resolution, colour and class balance."""
+
+    images: int
+    classes: int
+    resolution: int
+    channels: int
+    balance: float  # smallest class count / largest class count
+
+    @classmethod
+    def of(cls, data: ImageData) -> MetaFeatures:
+        counts = data.class_counts()
+        counts = counts[counts > 0]
+        return cls(len(data), len(data.classes), data.image_size, data.channels,
+                   float(counts.min() / counts.max()) if len(counts) else 1.0)
+
+    def distance(self, other: MetaFeatures) -> float:
+        """Dissimilarity: log-scale differences in size, classes and resolution, plus colour and balance."""
+        return math.sqrt(
+            math.log(self.images / other.images) ** 2 + math.log(self.classes / other.classes) ** 2
+            + math.log(self.resolution / other.resolution) ** 2 + (self.channels != other.channels)
+            + (self.balance - other.balance) ** 2)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One finished study in the library."""
+
+    dataset: MetaFeatures
+    recipe: dict
+    score: float
+    description: str
+    date: str
+
+
+def library_dir(path: str | Path | None = None) -> Path:
+    """The library folder: `path`, else $AUTORECIPE_LIBRARY, else ~/.autorecipe/library."""
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get("AUTORECIPE_LIBRARY") or Path.home() / ".autorecipe" / "library")
+
+
+def read_library(folder: Path) -> list[Entry]:
+    """Every entry in the library (an absent library is empty; damaged lines are skipped)."""
+    path = folder / FILE
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            raw = json.loads(line)
+            entries.append(Entry(MetaFeatures(**raw["dataset"]), raw["recipe"], float(raw["score"]),
+                                 raw.get("description", ""), raw.get("date", "")))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return entries
+
+
+def record(folder: Path, data: ImageData, recipe: Recipe, score: float) -> None:
+    """Append a finished study's dataset, best recipe and score to the library."""
+    entry = Entry(MetaFeatures.of(data), recipe.to_dict(), float(score), data.description,
+                  datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / FILE).open("a") as f:  # one short append: whole lines even with concurrent writers
+            f.write(json.dumps(asdict(entry)) + "\n")
+    except OSError as error:
+        raise AutorecipeError(f"cannot write the recipe library {folder}: {error.strerror}") from None
+
+
+def nearest_recipes(folder: Path, data: ImageData, count: int = NEAREST) -> list[Recipe]:
+    """The best recipe of each of the `count` past datasets most similar to `data`, most similar first."""
+    here = MetaFeatures.of(data)
+    best: dict[MetaFeatures, Entry] = {}
+    for entry in read_library(folder):
+        if entry.dataset not in best or entry.score > best[entry.dataset].score:
+            best[entry.dataset] = entry
+    ranked = sorted(best.values(), key=lambda e: (here.distance(e.dataset), -e.score))
+    recipes = []
+    for entry in ranked[:count]:
+        try:
+            recipes.append(Recipe.from_dict(entry.recipe))
+        except AutorecipeError:  # a recipe from an older version with a knob that no longer exists
+            continue
+    return recipes
+

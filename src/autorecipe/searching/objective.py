@@ -1,0 +1,122 @@
+"""One trial of a search: sample a recipe, train it through `train()`, report epochs (or folds) to Optuna.
+
+A trial's score is its best validation accuracy. Holdout mode reports every epoch to the
+pruner (Hyperband over epochs); cross-validation mode trains one model per fold and reports
+each fold's score as a step (for the Wilcoxon pruner). A diverged trial fails and the search
+goes on; a trial cut off by the budget is recorded as pruned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+import torch
+from sklearn.model_selection import StratifiedKFold
+
+from ..data.dataset import ImageData
+from ..errors import AutorecipeError
+from ..progress import NullReporter
+from ..recipe import Recipe
+from ..train import StopTraining, TrainResult, train
+from .budgets import BudgetClock
+from .space import RESOURCE_KNOB, SearchSpace
+
+log = logging.getLogger("autorecipe")
+
+
+class TrialFailed(Exception):
+    """A trial that could not produce a score (diverged, or its recipe could not train)."""
+
+
+@dataclass
+class Trainer:
+    """What every trial shares: the space, the base recipe, the data, the device and the budget."""
+
+    space: SearchSpace
+    base: Recipe
+    data: Callable[[Recipe], tuple[ImageData, ImageData | None]]  # (train, val) at the recipe's image size
+    device: torch.device
+    clock: BudgetClock
+    max_epochs: int
+    seed: int = 0
+    folds: int | None = None
+    on_epoch: Callable[[optuna.Trial, dict], None] | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        recipe = self.space.sample(trial, self.base).with_values({RESOURCE_KNOB: self.max_epochs})
+        trial.set_user_attr("epochs_run", 0)
+        try:
+            train_data, val_data = self.data(recipe)
+            if self.folds:
+                return self._cross_validate(trial, recipe, train_data)
+            return self._holdout(trial, recipe, train_data, val_data)
+        except (AutorecipeError, RuntimeError, ValueError) as error:  # the recipe cannot train; go on
+            trial.set_user_attr("error", str(error).splitlines()[0][:300] if str(error) else type(error).__name__)
+            log.warning("trial %d failed: %s", trial.number, error)
+            raise TrialFailed(str(error)) from error
+
+    def _holdout(self, trial: optuna.Trial, recipe: Recipe, train_data: ImageData, val_data: ImageData) -> float:
+        reporter = _TrialReporter(self, trial, report_epochs=True)
+        result = self._train(trial, recipe, train_data, val_data, reporter)
+        if reporter.pruned:
+            raise optuna.TrialPruned()
+        return _best(result)
+
+    def _cross_validate(self, trial: optuna.Trial, recipe: Recipe, data: ImageData) -> float:
+        scores = []
+        splitter = StratifiedKFold(n_splits=self.folds, shuffle=True, random_state=self.seed)
+        for fold, (train_index, val_index) in enumerate(splitter.split(np.zeros(len(data)), data.y)):
+            reporter = _TrialReporter(self, trial, report_epochs=False)
+            result = self._train(trial, recipe, data.subset(train_index), data.subset(val_index), reporter)
+            scores.append(_best(result))
+            trial.report(scores[-1], fold)
+            trial.set_user_attr("fold_scores", scores)
+            if reporter.pruned or (fold + 1 < self.folds and trial.should_prune()):
+                raise optuna.TrialPruned()
+        return float(np.mean(scores))
+
+    def _train(self, trial, recipe, train_data, val_data, reporter) -> TrainResult:
+        result = train(recipe, train_data, val_data, device=self.device, seed=self.seed, reporter=reporter)
+        trial.set_user_attr("status", result.status)
+        if result.status == "interrupted":
+            trial.set_user_attr("interrupted", True)
+            raise KeyboardInterrupt
+        if result.status == "diverged":
+            trial.set_user_attr("error", "diverged: the loss became non-finite")
+            raise TrialFailed("diverged")
+        if result.best_epoch is None:
+            raise TrialFailed("no epoch finished")
+        return result
+
+
+class _TrialReporter(NullReporter):
+    """Counts epochs, reports them to the pruner, and stops training when pruned or out of budget."""
+
+    def __init__(self, trainer: Trainer, trial: optuna.Trial, report_epochs: bool):
+        self.trainer, self.trial, self.report_epochs = trainer, trial, report_epochs
+        self.pruned = False
+
+    def epoch(self, record: dict) -> None:
+        trial = self.trial
+        trial.set_user_attr("epochs_run", int(trial.user_attrs.get("epochs_run", 0)) + 1)
+        if self.report_epochs:
+            trial.report(record.get("val_accuracy", 0.0), record["epoch"])
+        if self.trainer.on_epoch:
+            self.trainer.on_epoch(trial, record)
+        last = record["epoch"] >= self.trainer.max_epochs  # a finished trial is scored, not pruned
+        if self.report_epochs and not last and trial.should_prune():
+            self.pruned = True
+            raise StopTraining
+        clock = self.trainer.clock
+        if not last and (clock.out_of_time() or clock.out_of_epochs()):
+            trial.set_user_attr("cut_by_budget", True)
+            self.pruned = True
+            raise StopTraining
+
+
+def _best(result: TrainResult) -> float:
+    return float(result.history[result.best_epoch - 1].get("val_accuracy", 0.0))

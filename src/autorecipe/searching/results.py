@@ -1,0 +1,77 @@
+"""What a study found: the best trial, the trials table, state counts, and knob and bucket importance."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ..knobs import registry
+
+log = logging.getLogger("autorecipe")
+
+TRIAL_COLUMNS = ("number", "state", "value", "epochs_run", "seconds", "warm_start", "error")
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The best complete trial; without one, the pruned trial with the best reported score."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if complete:
+        return max(complete, key=lambda t: t.value)
+    pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if t.intermediate_values]
+    return max(pruned, key=lambda t: max(t.intermediate_values.values()), default=None)
+
+
+def trial_score(trial: FrozenTrial) -> float | None:
+    """A trial's value, or for a pruned trial its best reported score."""
+    if trial.value is not None:
+        return trial.value
+    return max(trial.intermediate_values.values()) if trial.intermediate_values else None
+
+
+def counts(study: optuna.Study) -> dict[str, int]:
+    """Number of trials in each state (complete, pruned, failed, running, waiting)."""
+    names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+             TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+    found = dict.fromkeys(names.values(), 0)
+    for trial in study.get_trials(deepcopy=False):
+        found[names[trial.state]] += 1
+    return found
+
+
+def trials_csv(study: optuna.Study) -> str:
+    """The trials table: one row per trial, its state, score, epochs, time and every searched knob."""
+    trials = study.get_trials(deepcopy=False)
+    knobs = list(dict.fromkeys(name for t in trials for name in t.params))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(TRIAL_COLUMNS + tuple(knobs))
+    for t in trials:
+        seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
+            if t.datetime_complete and t.datetime_start else ""
+        score = trial_score(t)
+        writer.writerow([t.number, t.state.name.lower(), "" if score is None else score,
+                         t.user_attrs.get("epochs_run", 0), seconds, bool(t.user_attrs.get("warm_start")),
+                         t.user_attrs.get("error", "")] + [t.params.get(k, "") for k in knobs])
+    return out.getvalue()
+
+
+def importance(study: optuna.Study, seed: int = 0) -> tuple[dict[str, float], dict[str, float]]:
+    """fANOVA importance of each searched knob and, summed, of each bucket; empty with too few trials."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 3:
+        return {}, {}
+    try:
+        knobs = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed))
+    except (ValueError, RuntimeError) as error:  # e.g. no parameter shared by the complete trials
+        log.warning("knob importance not computed: %s", error)
+        return {}, {}
+    buckets: dict[str, float] = {}
+    for name, value in knobs.items():
+        bucket = registry()[name].bucket
+        buckets[bucket] = buckets.get(bucket, 0.0) + value
+    return dict(knobs), dict(sorted(buckets.items(), key=lambda kv: -kv[1]))

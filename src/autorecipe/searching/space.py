@@ -1,0 +1,177 @@
+"""The search space, derived from the knob declarations and sampled define-by-run.
+
+Every knob with a search range in the chosen buckets is searched, except the ones the user
+fixed (`--set`) and `epochs`, which is the search's resource (each trial's full budget).
+A space file narrows ranges, fixes knobs, or adds a range to a knob declared without one:
+
+    width: [0.25, 1.0]        # a number knob: [low, high] inside its valid range
+    model: [resnet9]          # a choice, bool or text knob: the options to try
+    precision: auto           # a single value fixes the knob
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from ..errors import AutorecipeError
+from ..knobs import BUCKETS, Choice, IntRange, Knob, Space, Uniform, find_knob, is_active, registry
+from ..recipe import Recipe
+
+RESOURCE_KNOB = "epochs"
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The knobs to search, each with its range, in an order where a condition comes before its knob."""
+
+    ranges: dict[str, Space]
+
+    def __len__(self) -> int:
+        return len(self.ranges)
+
+    def knobs(self) -> dict[str, Knob]:
+        """The declarations of the searched knobs, by name."""
+        return {name: registry()[name] for name in self.ranges}
+
+    def sample(self, trial: optuna.Trial, base: Recipe) -> Recipe:
+        """The recipe of one trial: `base` with every active searched knob suggested by the trial."""
+        values = {name: base.get(name) for name in registry()}
+        for name, space in self.ranges.items():
+            if is_active(registry()[name], values):
+                values[name] = suggest(trial, name, space)
+        return base.with_values({name: values[name] for name in self.ranges})
+
+    def params_of(self, recipe: Recipe) -> dict[str, Any]:
+        """The trial parameters that reproduce `recipe` (values outside the ranges are left to the sampler)."""
+        values = {name: recipe.get(name) for name in registry()}
+        return {name: values[name] for name, space in self.ranges.items()
+                if is_active(registry()[name], values) and space.contains(values[name])}
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(knob, bucket, range) rows for display."""
+        knobs = self.knobs()
+        return [(name, knobs[name].bucket, str(space)) for name, space in self.ranges.items()]
+
+
+def suggest(trial: optuna.Trial, name: str, space: Space) -> Any:
+    """Ask the trial for a value of knob `name` in `space`."""
+    if isinstance(space, Uniform):
+        return trial.suggest_float(name, space.low, space.high, log=space.log)
+    if isinstance(space, IntRange):
+        return trial.suggest_int(name, space.low, space.high, log=space.log)
+    return trial.suggest_categorical(name, list(space.options))
+
+
+def build_space(buckets: Iterable[str] | None = None, space_file: str | Path | Mapping | None = None,
+                fixed: Iterable[str] = ()) -> SearchSpace:
+    """The space over `buckets` (default: all four) with the space file applied and `fixed` knobs removed."""
+    buckets = list(buckets) if buckets is not None else list(BUCKETS)
+    for bucket in buckets:
+        if bucket not in BUCKETS:
+            raise AutorecipeError(f"--buckets {bucket}: unknown bucket; valid buckets: {', '.join(BUCKETS)}")
+    ranges: dict[str, Space] = {n: k.search for n, k in registry().items()
+                                if k.search is not None and k.bucket in buckets}
+    overrides = read_space_file(space_file) if space_file is not None else {}
+    for name, entry in overrides.items():
+        knob = find_knob(*_split(name))
+        if knob.name == RESOURCE_KNOB:
+            raise AutorecipeError(f"space file: {name}: epochs is the search's resource; set it with --epochs")
+        ranges[knob.name] = _narrow(knob, entry) if entry is not None else None
+    fixed = {find_knob(*_split(name)).name for name in fixed}
+    ranges = {n: r for n, r in ranges.items()
+              if r is not None and n not in fixed and n != RESOURCE_KNOB and not _single(r)}
+    if not ranges:
+        raise AutorecipeError("the search space is empty: every knob of the chosen buckets is fixed; "
+                              "choose more --buckets or fix fewer knobs")
+    return SearchSpace(_conditions_first(ranges))
+
+
+def fixed_values(space_file: str | Path | Mapping | None) -> dict[str, Any]:
+    """The knobs a space file fixes to a single value, by name."""
+    if space_file is None:
+        return {}
+    values = {}
+    for name, entry in read_space_file(space_file).items():
+        knob = find_knob(*_split(name))
+        if entry is not None and not isinstance(entry, list):
+            values[knob.name] = knob.validate(entry)
+        elif isinstance(entry, list) and len(entry) == 1:
+            values[knob.name] = knob.validate(entry[0])
+    return values
+
+
+def read_space_file(space_file: str | Path | Mapping) -> dict[str, Any]:
+    """A space file's (or mapping's) entries as {knob or bucket.knob: range}, knob names checked."""
+    if isinstance(space_file, Mapping):
+        entries, source = space_file, "space"
+    else:
+        path = Path(space_file)
+        try:
+            entries = yaml.safe_load(path.read_text())
+        except OSError as error:
+            raise AutorecipeError(f"cannot read space file {path}: {error.strerror}") from None
+        except yaml.YAMLError as error:
+            raise AutorecipeError(f"{path}: not valid YAML: {error}") from None
+        source = str(path)
+    if entries is None:
+        return {}
+    if not isinstance(entries, Mapping):
+        raise AutorecipeError(f"{source}: expected a mapping of knob: range, e.g. 'width: [0.25, 1.0]'")
+    flat: dict[str, Any] = {}
+    for key, entry in entries.items():
+        if key in BUCKETS and isinstance(entry, Mapping):  # a bucket section
+            flat.update({f"{key}.{name}": value for name, value in entry.items()})
+        else:
+            flat[str(key)] = entry
+    try:
+        for name in flat:
+            find_knob(*_split(name))
+    except AutorecipeError as error:
+        raise AutorecipeError(f"{source}: {error}") from None
+    return flat
+
+
+def _narrow(knob: Knob, entry: Any) -> Space:
+    """The range a space-file entry gives `knob`; a single value becomes a one-option choice."""
+    where = f"space file: {knob.bucket}.{knob.name}"
+    if not isinstance(entry, list):
+        return Choice((knob.validate(entry),))
+    if not entry:
+        raise AutorecipeError(f"{where}: an empty list; give [low, high] or the options to try")
+    if knob.type in (int, float) and knob.choices is None and len(entry) != 1:
+        if len(entry) != 2:
+            raise AutorecipeError(f"{where}: {entry!r}: a number knob takes [low, high]")
+        low, high = (knob.validate(v) for v in entry)
+        if low >= high:
+            raise AutorecipeError(f"{where}: [{low}, {high}]: low must be below high")
+        declared = knob.search
+        log = isinstance(declared, (Uniform, IntRange)) and declared.log and low > 0
+        return IntRange(low, high, log) if knob.type is int else Uniform(float(low), float(high), log)
+    return Choice(tuple(dict.fromkeys(knob.validate(v) for v in entry)))
+
+
+def _single(space: Space) -> bool:
+    return isinstance(space, Choice) and len(space.options) == 1
+
+
+def _split(name: str) -> tuple[str | None, str]:
+    bucket, _, short = name.rpartition(".")
+    return bucket or None, short
+
+
+def _conditions_first(ranges: dict[str, Space]) -> dict[str, Space]:
+    """Order knobs so that each conditional knob follows the knob its condition names."""
+    ordered: dict[str, Space] = {}
+    pending = dict(ranges)
+    while pending:
+        ready = [n for n in pending
+                 if registry()[n].when is None or registry()[n].when[0] not in pending]
+        for name in ready or list(pending):  # a cycle of conditions: keep declaration order
+            ordered[name] = pending.pop(name)
+    return ordered

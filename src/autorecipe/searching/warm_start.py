@@ -1,0 +1,46 @@
+"""Warm start: the first trials of a new study are recipes known to be good.
+
+In order: the best recipes of the most similar past datasets (the library), the user's
+base recipe (the default recipe unless --recipe/--set change it), then a few known strong
+recipes for the base recipe's architecture family.
+"""
+
+from __future__ import annotations
+
+import optuna
+
+from ..recipe import Recipe
+from .space import SearchSpace
+
+# Known strong variations of the default recipe, by architecture family (model-name prefix).
+STRONG: dict[str, list[dict]] = {
+    "resnet": [
+        # heavier regularization for small or noisy data: more smoothing and decay, dropout before the head
+        {"label_smoothing": 0.2, "weight_decay": 1e-3, "dropout": 0.1},
+        # cosine decay with a short warmup and a lower peak learning rate
+        {"schedule": "cosine", "warmup": 0.1, "lr": 0.2},
+        # AdamW with decoupled decay
+        {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 1e-2, "warmup": 0.1},
+    ],
+}
+
+
+def strong_recipes(base: Recipe) -> list[Recipe]:
+    """The known strong recipes for `base`'s architecture family, as variations of `base`."""
+    model = base.architecture.model
+    return [base.with_values(changes) for family, variants in STRONG.items() if model.startswith(family)
+            for changes in variants]
+
+
+def enqueue(study: optuna.Study, space: SearchSpace, recipes: list[Recipe]) -> int:
+    """Queue `recipes` as the study's next trials (skipping repeats); returns how many were queued."""
+    queued = 0
+    seen: list[dict] = []
+    for recipe in recipes:
+        params = space.params_of(recipe)
+        if params in seen:
+            continue
+        seen.append(params)
+        study.enqueue_trial(params, user_attrs={"warm_start": True}, skip_if_exists=True)
+        queued += 1
+    return queued

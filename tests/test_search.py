@@ -1,0 +1,270 @@
+"""Recipe search: the space from the knobs, budgets, warm start, library, resume after a kill, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import autorecipe
+from autorecipe import AutorecipeError, Recipe
+from autorecipe.cli import main
+from autorecipe.data.dataset import load_data
+from autorecipe.fitting import load_splits
+from autorecipe.knobs import is_active, registry
+from autorecipe.searching.budgets import Budget, parse_budget
+from autorecipe.searching.library import MetaFeatures, nearest_recipes, read_library, record
+from autorecipe.searching.optuna_parts import SAMPLERS, make_sampler
+from autorecipe.searching.search import load_study
+from autorecipe.searching.space import RESOURCE_KNOB, build_space
+
+TINY = {"epochs": 2, "width": 0.125, "precision": "fp32", "batch_size": 32}  # fixed: seconds per trial on the CPU
+SMALL_SPACE = {"label_smoothing": [0.0, 0.3], "weight_decay": [1e-4, 1e-2], "hflip": [True, False]}
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory):
+    """300 of the built-in digits as an .npz file (8x8 gray)."""
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    path = tmp_path_factory.mktemp("tiny") / "digits300.npz"
+    np.savez(path, x=(digits.images[:300] * 15).astype(np.uint8), y=digits.target[:300])
+    return path
+
+
+def small_search(data, out, **kwargs):
+    options = dict(budget="4 trials", overrides=TINY, space=SMALL_SPACE, buckets=["regularization"],
+                   out=out, device="cpu", retrain=False)
+    return autorecipe.search(data, **{**options, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def searched(tiny_npz, tmp_path_factory):
+    """A finished small search with retraining, and its private library."""
+    library = tmp_path_factory.mktemp("search-library")
+    out = tmp_path_factory.mktemp("searched") / "study"
+    return small_search(tiny_npz, out, retrain=True, library=library), library
+
+
+def test_space_comes_from_the_knob_declarations():
+    searchable = {n for n, k in registry().items() if k.search is not None and n != RESOURCE_KNOB}
+    assert set(build_space().ranges) == searchable
+    regularization = build_space(["regularization"])
+    assert {registry()[n].bucket for n in regularization.ranges} == {"regularization"}
+    some = sorted(regularization.ranges)[0]
+    assert some not in build_space(["regularization"], fixed=[some]).ranges
+
+
+def test_a_space_file_narrows_fixes_and_adds_ranges(tmp_path):
+    (tmp_path / "space.yaml").write_text("regularization:\n  label_smoothing: [0.05, 0.1]\n"
+                                         "hflip: false\nmomentum: [0.85, 0.95]\n")
+    space = build_space(["regularization"], tmp_path / "space.yaml")
+    assert (space.ranges["label_smoothing"].low, space.ranges["label_smoothing"].high) == (0.05, 0.1)
+    assert "hflip" not in space.ranges and "momentum" in space.ranges
+
+
+def test_conditional_knobs_are_sampled_only_when_active():
+    space = build_space()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(30):
+        trial = study.ask()
+        recipe = space.sample(trial, Recipe())
+        values = {name: recipe.get(name) for name in registry()}
+        for name, knob in space.knobs().items():
+            assert (name in trial.params) == is_active(knob, values)
+        study.tell(trial, 0.0)
+
+
+@pytest.mark.parametrize("entries, message", [
+    ({"label_smoothin": [0.0, 0.1]}, "did you mean label_smoothing"),
+    ({"label_smoothing": [0.3, 0.1]}, "low must be below high"),
+    ({"label_smoothing": [0.0, 5.0]}, "expected a number from 0 to 1"),
+    ({"label_smoothing": [0.0, 0.1, 0.2]}, "takes [low, high]"),
+    ({"epochs": [5, 10]}, "set it with --epochs"),
+    ({"hflip": []}, "an empty list"),
+])
+def test_bad_space_entries_are_clear_errors(entries, message):
+    with pytest.raises(AutorecipeError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        build_space(space_file=entries)
+
+
+def test_a_bad_space_file_is_a_clear_error(tmp_path):
+    (tmp_path / "bad.yaml").write_text("- width\n- lr\n")
+    with pytest.raises(AutorecipeError, match="expected a mapping of knob: range"):
+        build_space(space_file=tmp_path / "bad.yaml")
+    with pytest.raises(AutorecipeError, match="cannot read space file"):
+        build_space(space_file=tmp_path / "missing.yaml")
+
+
+def test_budgets_parse_and_impossible_ones_are_errors():
+    assert parse_budget("1h30m, 40 trials") == Budget(trials=40, seconds=5400.0)
+    assert parse_budget("300 epochs") == Budget(epochs=300)
+    for text, message in (("0 trials", "not possible"), ("soon", "cannot read"), ("20", "say what 20 counts")):
+        with pytest.raises(AutorecipeError, match=message):
+            parse_budget(text)
+    with pytest.raises(AutorecipeError, match="less than one trial at full budget"):
+        parse_budget("3 epochs").check(epochs_per_trial=5)
+
+
+def test_every_sampler_can_be_chosen():
+    space = build_space(["regularization"], SMALL_SPACE)
+    for name in SAMPLERS:
+        assert isinstance(make_sampler(name, space, seed=0), optuna.samplers.BaseSampler)
+    with pytest.raises(AutorecipeError, match="valid samplers: tpe, random"):
+        make_sampler("annealing", space, seed=0)
+
+
+def test_a_small_search_writes_its_outputs(searched):
+    result, _ = searched
+    files = {p.name for p in result.path.iterdir()}
+    assert files >= {"best_recipe.yaml", "trials.csv", "importance.json", "summary.json", "search.log",
+                     "study.journal", "final"}
+    assert Recipe.load(result.path / "best_recipe.yaml") == result.recipe
+    assert result.recipe.architecture.width == TINY["width"]  # a fixed knob stays fixed
+    rows = (result.path / "trials.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4 and sum(result.counts.values()) == 4
+    summary = json.loads((result.path / "summary.json").read_text())
+    assert summary["best_score"] == result.score and set(summary["trials"]) >= {"complete", "pruned", "failed"}
+    assert (result.path / "final" / "model.safetensors").exists()
+    assert autorecipe.load(result.path / "final").recipe == result.recipe.with_values(
+        {"batch_size": result.run.metrics["batch_size"]})
+
+
+def test_the_default_recipe_runs_first(searched):
+    result, _ = searched
+    first = result.study.trials[0]
+    defaults = {name: Recipe().get(name) for name in first.params}
+    assert first.params == defaults and first.user_attrs["warm_start"]
+
+
+def test_the_library_records_a_study_and_warm_starts_the_next(searched, tiny_npz, tmp_path):
+    result, library = searched
+    entries = read_library(library)
+    assert len(entries) == 1 and entries[0].score == result.score
+    assert 250 < entries[0].dataset.images < 300 and entries[0].dataset.classes == 10
+    # plant a better recipe for this very dataset: the next study tries it first
+    planted = result.recipe.with_values({"label_smoothing": 0.27, "hflip": False})
+    same = load_splits(str(tiny_npz), None, None, Recipe(), 0.1, 0, None, None).train
+    record(library, same, planted, 0.99)
+    again = small_search(tiny_npz, tmp_path / "again", budget="1 trials", library=library)
+    assert again.study.trials[0].params["label_smoothing"] == 0.27
+
+
+def test_nearest_recipes_prefers_similar_datasets(tmp_path):
+    digits = load_data("digits")
+    big = MetaFeatures(50_000, 100, 224, 3, 1.0)
+    assert MetaFeatures.of(digits).distance(big) > MetaFeatures.of(digits).distance(MetaFeatures.of(digits))
+    record(tmp_path, digits, Recipe().with_values({"label_smoothing": 0.2}), 0.9)
+    nearest = nearest_recipes(tmp_path, digits.subset(np.arange(1000)))
+    assert [r.regularization.label_smoothing for r in nearest] == [0.2]
+
+
+def test_an_epoch_budget_stops_the_search(tiny_npz, tmp_path):
+    result = small_search(tiny_npz, tmp_path / "s", budget="5 epochs", library=False)
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert 5 <= summary["epochs_used"] <= 6 and summary["epochs_used"] == sum(
+        t.user_attrs["epochs_run"] for t in result.study.trials)
+
+
+def test_a_time_budget_stops_the_search_and_still_leaves_a_best_recipe(tiny_npz, tmp_path):
+    start = time.monotonic()
+    result = small_search(tiny_npz, tmp_path / "s", budget="1s, 50 trials", overrides={**TINY, "epochs": 8},
+                          library=False)
+    assert time.monotonic() - start < 60 and sum(result.counts.values()) < 50
+    assert (tmp_path / "s" / "best_recipe.yaml").exists() and result.score > 0
+
+
+def test_a_diverged_trial_is_failed_and_the_search_goes_on(tiny_npz, tmp_path, monkeypatch):
+    import autorecipe.searching.objective as objective
+    import autorecipe.train as loop
+    real_loss, real_train, poison = loop.training_loss, objective.train, {"on": True}
+
+    def poisoned(section, logits, targets):
+        loss = real_loss(section, logits, targets)
+        return loss * float("nan") if poison["on"] else loss
+
+    def first_trial_diverges(*args, **kwargs):
+        try:
+            return real_train(*args, **kwargs)
+        finally:
+            poison["on"] = False
+
+    monkeypatch.setattr(loop, "training_loss", poisoned)
+    monkeypatch.setattr(objective, "train", first_trial_diverges)
+    result = small_search(tiny_npz, tmp_path / "s", budget="2 trials", library=False)
+    assert result.counts["failed"] == 1 and result.counts["complete"] + result.counts["pruned"] == 1
+    assert "diverged" in result.study.trials[0].user_attrs["error"]
+
+
+def test_cross_validation_reports_folds_as_steps(tiny_npz, tmp_path):
+    result = small_search(tiny_npz, tmp_path / "s", budget="2 trials", cv=2, library=False)
+    first = result.study.trials[0]
+    assert sorted(first.intermediate_values) == [0, 1] and first.user_attrs["epochs_run"] == 2 * TINY["epochs"]
+    assert first.value == pytest.approx(np.mean(first.user_attrs["fold_scores"]))
+
+
+def test_a_search_folder_is_not_overwritten_and_resume_needs_one(tiny_npz, searched, tmp_path):
+    result, _ = searched
+    with pytest.raises(AutorecipeError, match="already holds a search"):
+        small_search(tiny_npz, result.path)
+    with pytest.raises(AutorecipeError, match="no search to resume"):
+        small_search(tiny_npz, tmp_path / "nothing", resume=True)
+
+
+def test_show_study_prints_the_trials(searched, capsys):
+    result, _ = searched
+    assert main(["show-study", str(result.path)]) == 0
+    shown = capsys.readouterr().out
+    assert "complete" in shown and f"{100 * result.score:.2f}%" in shown
+    assert main(["show-study", str(result.path / "final")]) == 2
+
+
+def test_a_killed_search_resumes_without_losing_or_repeating_trials(tiny_npz, tmp_path):
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "autorecipe", "search", str(tiny_npz), "--budget", "5 trials",
+               "--out", str(out), "--quiet", "--no-retrain", "--no-library", "--device", "cpu",
+               "--buckets", "regularization", "--epochs", "3"]
+    for knob, value in TINY.items():
+        if knob != "epochs":  # the trial length is --epochs
+            command += ["--set", f"{knob}={value}"]
+    worker = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and worker.poll() is None:
+            time.sleep(0.5)
+            if (out / "search.json").exists() and _finished(load_study(out)) >= 2:
+                break
+        assert worker.poll() is None, "the search ended before it could be killed"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    done_before = {t.number: t.params for t in load_study(out).trials
+                   if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
+    assert len(done_before) >= 2
+    resumed = autorecipe.search(str(tiny_npz), out=out, resume=True, device="cpu", retrain=False, library=False)
+    trials = resumed.study.trials
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert all(trials[n].params == params and trials[n].state != TrialState.FAIL for n, params in done_before.items())
+    assert _finished(resumed.study) == 5 and len(done) == 5 - resumed.counts["failed"] + _interrupted(trials)
+    assert len({json.dumps(t.params, sort_keys=True) for t in done}) == len(done)  # nothing run twice
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+def _finished(study) -> int:
+    return sum(1 for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+               and "interrupted" not in t.user_attrs)
+
+
+def _interrupted(trials) -> int:
+    return sum(1 for t in trials if "interrupted" in t.user_attrs)
