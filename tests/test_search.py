@@ -268,3 +268,16 @@ def _finished(study) -> int:
 
 def _interrupted(trials) -> int:
     return sum(1 for t in trials if "interrupted" in t.user_attrs)
+
+
+def test_the_cli_searches_into_any_optuna_storage_url(tiny_npz, tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    status = main(["search", str(tiny_npz), "--budget", "1 trials", "--out", str(tmp_path / "s"), "--storage", url,
+                   "--study-name", "cli-test", "--epochs", "2", "--buckets", "regularization", "--no-retrain",
+                   "--no-library", "--device", "cpu", "--set", "width=0.125", "--set", "batch_size=32"])
+    assert status == 0 and "best recipe" in capsys.readouterr().out
+    assert not (tmp_path / "s" / "study.journal").exists()
+    stored = optuna.load_study(study_name="cli-test", storage=url)
+    assert len(stored.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))) == 1
+    assert main(["search", str(tiny_npz), "--budget", "0 trials", "--out", str(tmp_path / "t")]) == 2
+    assert "0 trials is not possible" in capsys.readouterr().err

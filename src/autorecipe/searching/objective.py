@@ -82,8 +82,9 @@ class Trainer:
     def _train(self, trial, recipe, train_data, val_data, reporter) -> TrainResult:
         result = train(recipe, train_data, val_data, device=self.device, seed=self.seed, reporter=reporter)
         trial.set_user_attr("status", result.status)
-        if result.status == "interrupted":
+        if result.status == "interrupted":  # Ctrl-C: run this recipe again on --resume
             trial.set_user_attr("interrupted", True)
+            queue_again(trial.study, trial)
             raise KeyboardInterrupt
         if result.status == "diverged":
             trial.set_user_attr("error", "diverged: the loss became non-finite")
@@ -116,6 +117,11 @@ class _TrialReporter(NullReporter):
             trial.set_user_attr("cut_by_budget", True)
             self.pruned = True
             raise StopTraining
+
+
+def queue_again(study: optuna.Study, trial) -> None:
+    """Queue a cut-off trial's recipe to run again (keeping its warm-start mark)."""
+    study.enqueue_trial(trial.params, user_attrs={k: v for k, v in trial.user_attrs.items() if k == "warm_start"})
 
 
 def _best(result: TrainResult) -> float:

@@ -29,7 +29,7 @@ from ..run import Run
 from .budgets import Budget, BudgetClock, parse_budget
 from .display import LiveTrials
 from .library import library_dir, nearest_recipes, record
-from .objective import Trainer, TrialFailed
+from .objective import Trainer, TrialFailed, queue_again
 from .optuna_parts import make_pruner, make_sampler, open_storage
 from .results import best_trial, counts, importance, trials_csv
 from .space import RESOURCE_KNOB, build_space, fixed_values, read_space_file
@@ -194,7 +194,7 @@ def load_study(folder: str | Path) -> optuna.Study:
 
 
 def _open_study(settings: dict, out: Path, sampler, pruner, resume: bool) -> optuna.Study:
-    """Create the study, or load it on resume, failing the trials a kill left running (and queueing them again)."""
+    """Create the study, or load it on resume: trials cut off by Ctrl-C or a kill are failed and queued again."""
     storage = open_storage(settings["storage"], out)
     try:
         study = optuna.create_study(study_name=settings["study_name"], storage=storage, sampler=sampler,
@@ -202,11 +202,10 @@ def _open_study(settings: dict, out: Path, sampler, pruner, resume: bool) -> opt
     except optuna.exceptions.DuplicatedStudyError:
         raise AutorecipeError(f"study {settings['study_name']!r} already exists in {settings['storage']}; "
                               f"pass --resume to continue it or --study-name to start another") from None
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # killed: nothing runs them
         storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
         storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={k: v for k, v in trial.user_attrs.items()
-                                                      if k == "warm_start"})
+        queue_again(study, trial)
         log.info("trial %d was cut off by a kill; queued again", trial.number)
     return study
 
