@@ -19,12 +19,12 @@ from autorecipe import AutorecipeError, Recipe
 from autorecipe.cli import main
 from autorecipe.data.dataset import load_data
 from autorecipe.fitting import load_splits
-from autorecipe.knobs import is_active, registry
 from autorecipe.searching.budgets import Budget, parse_budget
 from autorecipe.searching.library import MetaFeatures, nearest_recipes, read_library, record
-from autorecipe.searching.optuna_parts import SAMPLERS, make_sampler
+from autorecipe.knobs import Choice, Uniform, is_active, registry
+from autorecipe.searching.optuna_parts import GRID_POINTS, SAMPLERS, grid, make_sampler
 from autorecipe.searching.search import load_study
-from autorecipe.searching.space import RESOURCE_KNOB, build_space
+from autorecipe.searching.space import RESOURCE_KNOB, SearchSpace, build_space
 
 TINY = {"epochs": 2, "width": 0.125, "precision": "fp32", "batch_size": 32}  # fixed: seconds per trial on the CPU
 SMALL_SPACE = {"label_smoothing": [0.0, 0.3], "weight_decay": [1e-4, 1e-2], "hflip": [True, False]}
@@ -115,11 +115,15 @@ def test_budgets_parse_and_impossible_ones_are_errors():
 
 
 def test_every_sampler_can_be_chosen():
-    space = build_space(["regularization"], SMALL_SPACE)
+    space = SearchSpace({"label_smoothing": Uniform(0.0, 0.3), "hflip": Choice((True, False))})
     for name in SAMPLERS:
         assert isinstance(make_sampler(name, space, seed=0), optuna.samplers.BaseSampler)
+    assert len(grid(space)["label_smoothing"]) == GRID_POINTS
     with pytest.raises(AutorecipeError, match="valid samplers: tpe, random"):
         make_sampler("annealing", space, seed=0)
+    huge = SearchSpace({f"k{i}": Uniform(0.0, 1.0) for i in range(30)})
+    with pytest.raises(AutorecipeError, match="too many"):
+        make_sampler("grid", huge, seed=0)
 
 
 def test_a_small_search_writes_its_outputs(searched):
@@ -141,8 +145,9 @@ def test_a_small_search_writes_its_outputs(searched):
 def test_the_default_recipe_runs_first(searched):
     result, _ = searched
     first = result.study.trials[0]
-    defaults = {name: Recipe().get(name) for name in first.params}
-    assert first.params == defaults and first.user_attrs["warm_start"]
+    chosen = {**first.params, **first.user_attrs["outside_range"]}
+    assert chosen == {name: Recipe().get(name) for name in chosen} and first.user_attrs["warm_start"]
+    assert set(chosen) >= {"label_smoothing", "weight_decay", "hflip"}
 
 
 def test_the_library_records_a_study_and_warm_starts_the_next(searched, tiny_npz, tmp_path):

@@ -23,7 +23,7 @@ from ..progress import NullReporter
 from ..recipe import Recipe
 from ..train import StopTraining, TrainResult, train
 from .budgets import BudgetClock
-from .space import RESOURCE_KNOB, SearchSpace
+from .space import OUTSIDE, RESOURCE_KNOB, SearchSpace
 
 log = logging.getLogger("autorecipe")
 
@@ -121,7 +121,8 @@ class _TrialReporter(NullReporter):
 
 def queue_again(study: optuna.Study, trial) -> None:
     """Queue a cut-off trial's recipe to run again (keeping its warm-start mark)."""
-    study.enqueue_trial(trial.params, user_attrs={k: v for k, v in trial.user_attrs.items() if k == "warm_start"})
+    study.enqueue_trial(trial.params, user_attrs={k: v for k, v in trial.user_attrs.items()
+                                                  if k in ("warm_start", OUTSIDE)})
 
 
 def _best(result: TrainResult) -> float:

@@ -19,6 +19,7 @@ PRUNERS = ("hyperband", "halving", "median", "none")
 MIN_RESOURCE_FRACTION = 0.25  # the first rung: a quarter of a trial's epochs (see README, "Pruning")
 REDUCTION_FACTOR = 3
 GRID_POINTS = 3  # values per number knob on a grid
+MAX_GRID = 100_000  # grid points Optuna can list without running out of memory
 JOURNAL = "study.journal"
 
 
@@ -37,7 +38,12 @@ def make_sampler(name: str, space: SearchSpace, seed: int) -> optuna.samplers.Ba
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
     if name == "grid":
-        return optuna.samplers.GridSampler(grid(space), seed=seed)
+        points = grid(space)
+        size = math.prod(len(values) for values in points.values())
+        if size > MAX_GRID:
+            raise AutorecipeError(f"--sampler grid: {size:.3g} grid points over {len(points)} knobs is too many "
+                                  f"(at most {MAX_GRID:,}); narrow the space with --buckets, --set or --space")
+        return optuna.samplers.GridSampler(points, seed=seed)
     raise AutorecipeError(f"--sampler {name}: unknown sampler; valid samplers: {', '.join(SAMPLERS)}")
 
 

@@ -32,7 +32,7 @@ from .library import library_dir, nearest_recipes, record
 from .objective import Trainer, TrialFailed, queue_again
 from .optuna_parts import make_pruner, make_sampler, open_storage
 from .results import best_trial, counts, importance, trials_csv
-from .space import RESOURCE_KNOB, build_space, fixed_values, read_space_file
+from .space import OUTSIDE, RESOURCE_KNOB, build_space, fixed_values, read_space_file
 from .warm_start import enqueue, strong_recipes
 
 log = logging.getLogger("autorecipe")
@@ -159,7 +159,8 @@ def _finish(study, space, base: Recipe, splits, out: Path, status: str, library,
     if best is None:
         raise AutorecipeError("no trial finished an epoch within the budget; give a larger budget "
                               "or a smaller model (e.g. --set width=0.25)")
-    recipe = base.with_values({**best.params, RESOURCE_KNOB: base.optimization.epochs})
+    recipe = base.with_values({**best.params, **best.user_attrs.get(OUTSIDE, {}),
+                               RESOURCE_KNOB: base.optimization.epochs})
     score = best.value if best.value is not None else max(best.intermediate_values.values())
     recipe.save(out / "best_recipe.yaml")
     write_atomic(out / "trials.csv", trials_csv(study).encode())

@@ -24,6 +24,7 @@ from ..knobs import BUCKETS, Choice, IntRange, Knob, Space, Uniform, find_knob, 
 from ..recipe import Recipe
 
 RESOURCE_KNOB = "epochs"
+OUTSIDE = "outside_range"  # trial user attribute: knob values a queued recipe pins outside their ranges
 
 
 @dataclass(frozen=True)
@@ -40,18 +41,24 @@ class SearchSpace:
         return {name: registry()[name] for name in self.ranges}
 
     def sample(self, trial: optuna.Trial, base: Recipe) -> Recipe:
-        """The recipe of one trial: `base` with every active searched knob suggested by the trial."""
+        """The recipe of one trial: `base` with every active searched knob suggested by the trial.
+
+        A queued trial may pin knobs outside their ranges (e.g. mixup off, when the range only
+        covers "on") in its "outside" user attribute; those are set without asking the sampler.
+        """
         values = {name: base.get(name) for name in registry()}
+        values.update(trial.user_attrs.get(OUTSIDE, {}))
         for name, space in self.ranges.items():
-            if is_active(registry()[name], values):
+            if is_active(registry()[name], values) and name not in trial.user_attrs.get(OUTSIDE, {}):
                 values[name] = suggest(trial, name, space)
         return base.with_values({name: values[name] for name in self.ranges})
 
-    def params_of(self, recipe: Recipe) -> dict[str, Any]:
-        """The trial parameters that reproduce `recipe` (values outside the ranges are left to the sampler)."""
+    def params_of(self, recipe: Recipe) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The trial parameters that reproduce `recipe`, and its active knob values outside their ranges."""
         values = {name: recipe.get(name) for name in registry()}
-        return {name: values[name] for name, space in self.ranges.items()
-                if is_active(registry()[name], values) and space.contains(values[name])}
+        active = {name: space for name, space in self.ranges.items() if is_active(registry()[name], values)}
+        inside = {name: values[name] for name, space in active.items() if space.contains(values[name])}
+        return inside, {name: values[name] for name in active if name not in inside}
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(knob, bucket, range) rows for display."""

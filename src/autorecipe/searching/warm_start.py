@@ -10,7 +10,7 @@ from __future__ import annotations
 import optuna
 
 from ..recipe import Recipe
-from .space import SearchSpace
+from .space import OUTSIDE, SearchSpace
 
 # Known strong variations of the default recipe, by architecture family (model-name prefix).
 STRONG: dict[str, list[dict]] = {
@@ -35,12 +35,12 @@ def strong_recipes(base: Recipe) -> list[Recipe]:
 def enqueue(study: optuna.Study, space: SearchSpace, recipes: list[Recipe]) -> int:
     """Queue `recipes` as the study's next trials (skipping repeats); returns how many were queued."""
     queued = 0
-    seen: list[dict] = []
+    seen: list[tuple[dict, dict]] = []
     for recipe in recipes:
-        params = space.params_of(recipe)
-        if params in seen:
+        params, outside = space.params_of(recipe)
+        if (params, outside) in seen:
             continue
-        seen.append(params)
-        study.enqueue_trial(params, user_attrs={"warm_start": True}, skip_if_exists=True)
+        seen.append((params, outside))
+        study.enqueue_trial(params, user_attrs={"warm_start": True, OUTSIDE: outside}, skip_if_exists=True)
         queued += 1
     return queued
