@@ -36,6 +36,16 @@ def test_every_model_runs_forward_and_backward_at_small_and_imagenet_sizes(model
         forward_backward(net, channels, size)
 
 
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_every_model_starts_with_small_class_scores(model):
+    """Near-uniform predictions at initialization: large initial logits make the first epochs diverge."""
+    torch.manual_seed(0)
+    net = Classifier(Recipe().with_values({"model": model}), 10, 3, 32).train()
+    with torch.no_grad():
+        scores = net(torch.rand(32, 3, 32, 32))
+    assert scores.std() < 0.9
+
+
 @pytest.mark.parametrize("model, classes, size, published", [
     ("resnet18", 1000, 224, 11.7e6), ("resnet50", 1000, 224, 25.6e6), ("mobilenetv2", 1000, 224, 3.5e6),
     ("efficientnet_b0", 1000, 224, 5.3e6), ("wrn28_2", 10, 32, 1.5e6), ("vit_small", 1000, 224, 22e6),

@@ -111,6 +111,20 @@ class AvgMaxPool(nn.Module):
         return F.avg_pool2d(x, 2, ceil_mode=True) + F.max_pool2d(x, 2, ceil_mode=True)
 
 
+class Scale(nn.Module):
+    """Multiply by a constant: keeps the logits of a max-pooled head small at initialization."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor:g}"
+
+
 class SqueezeExcite(nn.Module):
     """Channel gates from globally pooled features: x * gate(mean(x))."""
 
@@ -240,13 +254,20 @@ class Parts:
             return self.conv_norm_act(c_in, c_out, 3, stride=spec.arch.stem_stride)
         return nn.Sequential(self.conv_norm_act(c_in, c_out, 7, stride=2), nn.MaxPool2d(3, stride=2, padding=1))
 
-    def head(self, c: int, num_classes: int) -> nn.Sequential:
-        """Pooling, dropout and the classifier, or a fully convolutional classifier with averaged scores."""
+    def head(self, c: int, num_classes: int, logit_scale: float = 1.0) -> nn.Sequential:
+        """Pooling, dropout and the classifier, or a fully convolutional classifier with averaged scores.
+
+        `logit_scale` multiplies the scores (the fast CIFAR-10 designs scale them down by 8 or 9;
+        without it their max-pooled features give logits so large that early training diverges).
+        """
         if self.head_kind == "fullconv":
-            return nn.Sequential(nn.Dropout(self.dropout), nn.Conv2d(c, num_classes, 1),
-                                 nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        pooling = nn.AdaptiveMaxPool2d(1) if self.head_kind == "max" else nn.AdaptiveAvgPool2d(1)
-        return nn.Sequential(pooling, nn.Flatten(), nn.Dropout(self.dropout), nn.Linear(c, num_classes))
+            layers = [nn.Dropout(self.dropout), nn.Conv2d(c, num_classes, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        else:
+            pooling = nn.AdaptiveMaxPool2d(1) if self.head_kind == "max" else nn.AdaptiveAvgPool2d(1)
+            layers = [pooling, nn.Flatten(), nn.Dropout(self.dropout), nn.Linear(c, num_classes)]
+        if logit_scale != 1.0:
+            layers.append(Scale(logit_scale))
+        return nn.Sequential(*layers)
 
 
 def _own(value: str, family: str) -> str:

@@ -34,5 +34,5 @@ def fastnet(spec: ModelSpec) -> nn.Module:
         c_out = channels(base, spec.width)
         layers.append(group(parts, c_in, c_out, repeats(2, spec.depth)))
         c_in = c_out
-    layers.append(parts.head(c_in, spec.num_classes))
+    layers.append(parts.head(c_in, spec.num_classes, logit_scale=1 / 9))
     return nn.Sequential(*layers)

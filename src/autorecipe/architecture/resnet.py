@@ -35,7 +35,7 @@ def resnet9(spec: ModelSpec) -> nn.Module:
         parts.conv_norm_act(c[1], c[2]), parts.pool(c[2]),
         parts.conv_norm_act(c[2], c[3]), parts.pool(c[3]),
         *residuals(c[3]),
-        parts.head(c[3], spec.num_classes),
+        parts.head(c[3], spec.num_classes, logit_scale=0.125),
     )
 
 
