@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from autorecipe import Recipe
 from autorecipe.cli import main
 
 
@@ -23,7 +24,32 @@ def test_fit_writes_files_and_prints_a_table(tmp_path, capsys):
     assert {"model.safetensors", "recipe.yaml", "classes.json", "history.csv", "metrics.json"} <= set(os.listdir(tmp_path))
 
 
-def test_evaluate_and_predict_commands(digits_run, tmp_path, capsys):
+def test_fit_without_quiet_shows_progress_and_the_final_table(image_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["fit", str(image_folder), "--epochs", "1", "--set", "width=0.25", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "epoch   1/1  loss" in printed.err and "img/s" in printed.err  # the progress reporter's epoch line
+    table = printed.out.replace("\n", " ")
+    assert "autorecipe fit" in table
+    for row in ("status", "completed", "best epoch", "1 of 1", "validation accuracy", "throughput", "device"):
+        assert row in table
+    assert f"saved to {out}" in printed.out.replace("\n", "")
+    assert (out / "model.safetensors").exists()
+
+
+def test_fit_with_a_recipe_file_trains_and_records_it(image_folder, tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("architecture:\n  width: 0.25\nregularization:\n  label_smoothing: 0.3\n"
+                      "optimization:\n  epochs: 1\n")
+    out = tmp_path / "run"
+    assert main(["fit", str(image_folder), "--recipe", str(recipe), "--out", str(out), "--quiet"]) == 0
+    saved = Recipe.load(out / "recipe.yaml")
+    assert (saved.architecture.width, saved.regularization.label_smoothing, saved.optimization.epochs) == (0.25, 0.3, 1)
+    assert saved.architecture.model == Recipe().architecture.model  # knobs the file leaves out keep their defaults
+    assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 1
+
+
+def test_evaluate_and_predict_commands(digits_run, tmp_path, capsys, monkeypatch):
     assert main(["evaluate", str(digits_run.path), "digits", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["count"] == 1797 and result["accuracy"] > 0.95
@@ -34,8 +60,14 @@ def test_evaluate_and_predict_commands(digits_run, tmp_path, capsys):
     predictions = json.loads(capsys.readouterr().out)
     assert predictions[0]["image"] == str(image) and len(predictions[0]["predictions"]) == 2
     assert predictions[0]["predictions"][0]["class"] == "7"
-    assert main(["predict", str(digits_run.path), str(image)]) == 0
-    assert "7" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)  # a short image name keeps each table row on one line
+    assert main(["predict", str(digits_run.path), "seven.png", "--top-k", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert [cell.strip() for cell in printed.splitlines()[1].split("┃")[1:-1]] == ["image", "class", "probability"]
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in printed.splitlines() if "│" in line]
+    assert [row[:2] for row in rows] == [["seven.png", "7"], ["", rows[1][1]]]
+    assert rows[1][1] in [str(d) for d in range(10) if d != 7]
+    assert float(rows[0][2]) > 0.5 and float(rows[0][2]) >= float(rows[1][2])
     assert main(["evaluate", str(digits_run.path), "digits"]) == 0
     assert "all" in capsys.readouterr().out
 
@@ -60,6 +92,35 @@ def test_user_errors_print_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err.replace("\n", "") and "Traceback" not in err
+
+
+def test_a_failing_fit_leaves_no_folder_behind(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", "no/such/folder"]) == 2  # the default --out, runs/fit-DATE-TIME
+    assert main(["fit", "no/such/folder", "--out", "new/deeper/run"]) == 2
+    assert os.listdir(tmp_path) == []
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "run.log").write_text("an earlier run")
+    assert main(["fit", "no/such/folder", "--out", "old"]) == 2
+    assert os.listdir(tmp_path / "old") == ["run.log"] and (tmp_path / "old" / "run.log").read_text() == "an earlier run"
+
+
+@pytest.mark.parametrize("out", ["taken.txt", "taken.txt/run"])
+def test_an_unusable_out_path_is_one_line_and_exit_2(tmp_path, capsys, out):
+    (tmp_path / "taken.txt").write_text("a file, not a folder")
+    assert main(["fit", "digits", "--out", str(tmp_path / out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"error: --out {tmp_path / out}: [Errno") and "choose a folder you can write to" in err
+
+
+def test_os_errors_elsewhere_are_not_hidden(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory", "/somewhere/else.bin")
+
+    monkeypatch.setattr("autorecipe.fitting.fit", broken)
+    with pytest.raises(FileNotFoundError):
+        main(["fit", "digits", "--out", str(tmp_path / "run"), "--quiet"])
 
 
 def test_bad_recipe_file_and_time_budget(tmp_path, capsys):

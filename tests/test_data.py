@@ -7,6 +7,8 @@ import pytest
 from PIL import Image
 
 from autorecipe import AutorecipeError
+from autorecipe.data import cache
+from autorecipe.data.cache import decode_files
 from autorecipe.data.dataset import check_trainable, load_data
 from autorecipe.data.images import choose_size, to_array
 from autorecipe.data.split import stratified_split
@@ -72,15 +74,66 @@ def test_cache_is_reused_and_keyed_by_content(image_folder):
     assert changed.images()[0].max() == 0
 
 
+def test_parallel_decode_gives_the_serial_arrays(tmp_path, monkeypatch):
+    paths = []
+    for i in range(200):
+        Image.fromarray(pattern(i % 3, 12, seed=i)).save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+    (tmp_path / "bad.png").write_bytes(b"garbage")
+    paths.insert(130, str(tmp_path / "bad.png"))  # in the third of four chunks
+    monkeypatch.setenv("AUTORECIPE_CACHE", str(tmp_path / "serial-cache"))
+    serial, serial_failures, _ = decode_files(paths, 10, False, workers=1)
+    pools, progress = [], []
+
+    class RecordingPool(cache.ProcessPoolExecutor):
+        def __init__(self, workers, **options):
+            pools.append(workers)
+            super().__init__(workers, **options)
+
+    monkeypatch.setattr(cache, "SERIAL_BELOW", 0)
+    monkeypatch.setattr(cache, "ProcessPoolExecutor", RecordingPool)
+    monkeypatch.setenv("AUTORECIPE_CACHE", str(tmp_path / "parallel-cache"))  # no reuse of the serial result
+    parallel, failures, from_cache = decode_files(paths, 10, False, workers=2,
+                                                  on_progress=lambda done, total: progress.append((done, total)))
+    assert pools == [2] and not from_cache
+    assert list(failures) == list(serial_failures) == [130]
+    assert failures[130].startswith("UnidentifiedImageError")
+    np.testing.assert_array_equal(parallel, serial)
+    assert parallel[:130].reshape(130, 3, -1).mean(-1).argmax(1).tolist() == [i % 3 for i in range(130)]
+    assert sorted(progress)[-1] == (201, 201) and len(progress) == 4
+
+
+def test_gif_uses_its_first_frame_and_webp_decodes(tmp_path):
+    root = tmp_path / "images"
+    (root / "gif").mkdir(parents=True)
+    (root / "webp").mkdir()
+    frames = [Image.new("RGB", (6, 6), colour) for colour in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
+    frames[0].save(root / "gif" / "moving.gif", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    with Image.open(root / "gif" / "moving.gif") as gif:
+        assert gif.n_frames == 3
+    webp = pattern(1, 6)
+    Image.fromarray(webp).save(root / "webp" / "still.webp", lossless=True)
+    data = load_data(root, 6, "rgb")
+    assert data.classes == ["gif", "webp"] and not data.skipped
+    gif_pixels, webp_pixels = data.images()
+    assert gif_pixels[:, 0, 0].tolist() == [255, 0, 0]
+    assert (gif_pixels[0] == 255).all() and (gif_pixels[1:] == 0).all()
+    np.testing.assert_array_equal(webp_pixels, webp.transpose(2, 0, 1))
+
+
 def test_csv_manifest_with_relative_paths(image_folder):
     manifest = image_folder.parent / "list.csv"
     rows = ["path,label"] + [f"images/{c}/{i}.png,{c}" for c in ("cat", "fox") for i in range(6)
                              if (image_folder / c / f"{i}.png").exists()]
     rows.append("images/dog/broken.jpg,dog")
     manifest.write_text("\n".join(rows) + "\n")
+    with pytest.raises(AutorecipeError, match="list.csv: class 'dog' has no readable images"):
+        load_data(manifest, 16, "rgb")
+    rows.append(f"{next((image_folder / 'dog').glob('*.png')).relative_to(image_folder.parent)},dog")
+    manifest.write_text("\n".join(rows) + "\n")
     data = load_data(manifest, 16, "rgb")
-    assert set(data.classes) == {"cat", "fox"}
-    assert len(data) == len(rows) - 2
+    assert data.classes == ["cat", "dog", "fox"]
+    assert len(data) == len(rows) - 2 and np.bincount(data.y)[1] == 1
     assert len(data.skipped) == 1
 
 
@@ -154,8 +207,27 @@ def test_training_needs_two_classes_with_readable_images(tmp_path):
         check_trainable(load_data(root))
     (root / "broken").mkdir()
     (root / "broken" / "y.png").write_bytes(b"garbage")
-    with pytest.raises(AutorecipeError, match="found 1 class"):
-        check_trainable(load_data(root))
+    with pytest.raises(AutorecipeError, match="class 'broken' has no readable images"):
+        load_data(root)
+
+
+def test_a_class_of_only_corrupt_files_is_an_error_that_names_it(tmp_path):
+    root = tmp_path / "images"
+    for label, name in enumerate(("cat", "dog")):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(pattern(label, 8, seed=i)).save(root / name / f"{i}.png")
+    (root / "owl").mkdir()
+    for i in range(3):
+        (root / "owl" / f"{i}.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(AutorecipeError, match=r"image folder .*: class 'owl' has no readable images: "
+                                              r"all 3 of its file\(s\) failed to decode, e.g. .*owl.0\.jpg"):
+        load_data(root, 8, "rgb")
+    (root / "owl" / "1.jpg").unlink()
+    Image.fromarray(pattern(2, 8)).save(root / "owl" / "1.png")
+    data = load_data(root, 8, "rgb")  # one readable owl is enough; the corrupt ones are skipped
+    assert data.classes == ["cat", "dog", "owl"] and np.bincount(data.y).tolist() == [3, 3, 1]
+    assert len(data.skipped) == 2
 
 
 def test_stratified_split_is_seeded_and_keeps_class_shares():

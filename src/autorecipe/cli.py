@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -33,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.command(args) or 0
     except AutorecipeError as error:
         err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        return 2
+    except OSError as error:
+        if not _on_path(error, getattr(args, "out", None)):
+            raise
+        err.print(f"[bold red]error:[/] --out {escape(args.out)}: {escape(str(error))}; "
+                  f"choose a folder you can write to", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -250,6 +258,14 @@ def _recipe(args) -> int:
     recipe = Recipe.load(args.recipe) if args.recipe else Recipe()
     print(recipe.with_overrides(args.overrides).to_yaml(), end="")
     return 0
+
+
+def _on_path(error: OSError, out: str | None) -> bool:
+    """Whether `error` is about the folder `out`: the folder itself, a file in it or a parent of it."""
+    if out is None or error.filename is None:
+        return False
+    target, failed = Path(out).resolve(), Path(os.fsdecode(error.filename)).resolve()
+    return failed == target or target in failed.parents or failed in target.parents
 
 
 def _pct(value) -> str:

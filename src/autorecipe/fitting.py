@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import shutil
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,19 +59,22 @@ def fit(
     called with the keyword arguments it accepts among num_classes, in_channels and image_size.
     `auto_batch` picks the batch size with the batch-size finder and `auto_lr` the learning rate
     with the range test (its curve is saved as lr_finder.csv); the chosen values go into the
-    run's recipe.yaml. Returns the trained Run; its files are in `run.path`.
+    run's recipe.yaml. Returns the trained Run; its files are in `run.path`. A fit that fails
+    with a user error leaves no new folder behind.
     """
     recipe, network = _model(make_recipe(recipe, overrides, epochs), model)
     check_fraction(val_fraction)
     time_budget = parse_duration(time_budget) if time_budget is not None else None
     dev = choose_device(device)
     out = Path(out) if out is not None else _default_out()
-    out.mkdir(parents=True, exist_ok=True)
-    handler = _log_to(out / "run.log")
+    created = _make_folder(out)
+    held = _hold_log()
+    handler = None
     try:
         log.info("autorecipe %s fit %s on %s, seed %d", __version__, _describe(data), dev, seed)
         reporter = reporter or NullReporter()
         splits = load_splits(data, val, test, recipe, val_fraction, seed, on_data, reporter.decode)
+        handler = _log_to(out / "run.log", held)
         recipe, train_data, val_data = splits.recipe, splits.train, splits.val
         if auto_batch:
             recipe = find_batch_size(recipe, train_data, dev, seed, network)
@@ -91,9 +97,16 @@ def fit(
         run.save(out, with_model=result.best_epoch is not None)
         log.info("metrics %s", metrics)
         return run
+    except BaseException as error:
+        # A user error, or any failure before run.log is written, leaves no new folder behind.
+        if created is not None and (handler is None or isinstance(error, AutorecipeError)):
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     finally:
-        log.removeHandler(handler)
-        handler.close()
+        for h in (held, handler):
+            if h is not None:
+                log.removeHandler(h)
+                h.close()
 
 
 def _metrics(result: TrainResult, splits: Splits, device: torch.device, seed: int) -> dict:
@@ -215,9 +228,27 @@ def _default_out() -> Path:
     return out
 
 
-def _log_to(path: Path) -> logging.Handler:
+def _make_folder(out: Path) -> Path | None:
+    """Create `out` and its missing parents; returns the topmost folder created (None if `out` existed)."""
+    missing = [p for p in (out, *out.parents) if not p.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    return missing[-1] if missing else None
+
+
+def _hold_log() -> logging.handlers.MemoryHandler:
+    """Keep log records in memory until the data has loaded, so a data error writes no run.log."""
+    held = logging.handlers.MemoryHandler(capacity=sys.maxsize, flushLevel=logging.CRITICAL + 1)
+    log.addHandler(held)
+    log.setLevel(logging.INFO)
+    return held
+
+
+def _log_to(path: Path, held: logging.handlers.MemoryHandler) -> logging.Handler:
+    """Log to `path`, starting with the records `held` so far (which then stops holding)."""
     handler = logging.FileHandler(path, mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    held.setTarget(handler)
+    held.flush()
+    log.removeHandler(held)
     log.addHandler(handler)
-    log.setLevel(logging.INFO)
     return handler

@@ -90,6 +90,7 @@ def load_data(
     if isinstance(source, FileSource):
         x, failures, from_cache = decode_files(source.paths, image_size, gray, use_cache=use_cache,
                                                on_progress=on_progress)
+        _check_classes_readable(source, failures)
         keep = np.array([i for i in range(len(source.paths)) if i not in failures], dtype=np.int64)
         skipped = [(source.paths[i], reason) for i, reason in sorted(failures.items())]
     else:
@@ -128,6 +129,17 @@ def convert_arrays(x: np.ndarray, size: int, gray: bool) -> np.ndarray:
     modes = {1: "L", 3: "RGB", 4: "RGBA"}
     return np.stack([to_array(Image.fromarray(img[..., 0] if img.shape[2] == 1 else img, modes[img.shape[2]]),
                               size, gray) for img in x]) if len(x) else np.zeros((0, channels, size, size), np.uint8)
+
+
+def _check_classes_readable(source: FileSource, failures: dict[int, str]) -> None:
+    """Every class needs at least one file that decoded; a class of only corrupt files is an error."""
+    readable = {label for i, label in enumerate(source.labels) if i not in failures}
+    for name in _sorted_classes(source.labels):
+        if name not in readable:
+            files = [i for i, label in enumerate(source.labels) if label == name]
+            raise AutorecipeError(
+                f"{source.description}: class {name!r} has no readable images: all {len(files)} of its file(s) "
+                f"failed to decode, e.g. {source.paths[files[0]]}: {failures[files[0]]}; replace or remove them")
 
 
 def _sorted_classes(labels: list[str]) -> list[str]:
