@@ -16,6 +16,7 @@ from autorecipe.cli import main
 from autorecipe.data.dataset import load_data
 from autorecipe.model import Classifier
 from autorecipe.optimization.finetune import layerwise_groups
+from autorecipe.progress import NullReporter
 from autorecipe.regularization.weight_decay import parameter_groups
 from autorecipe.train import train
 
@@ -66,6 +67,15 @@ def test_bad_factories_are_clear_errors(name, message, monkeypatch):
         Classifier(Recipe().with_values({"model": name}), 4, 1, 8)
 
 
+def test_a_module_object_is_checked_like_a_factory(tmp_path):
+    with pytest.raises(AutorecipeError, match=r"model Sequential object: returns \(2, 5\) for a batch of 2, "
+                                              r"expected logits of shape \(2, 10\)"):
+        autorecipe.fit("digits", model=usermodels.tiny_net(5, 1), overrides=QUICK, out=tmp_path, device="cpu")
+    with pytest.raises(AutorecipeError, match=r"model Sequential object: a forward pass on \(2, 1, 8, 8\) images "
+                                              "failed with RuntimeError"):
+        autorecipe.fit("digits", model=usermodels.tiny_net(10, 3), overrides=QUICK, out=tmp_path, device="cpu")
+
+
 def test_a_factory_that_fails_names_its_error():
     with pytest.raises(AutorecipeError, match="the factory failed with TypeError"):
         Classifier(Recipe(), 4, 1, 8, network=lambda num_classes, bad: None)
@@ -104,6 +114,35 @@ def test_transfer_loads_the_backbone_and_replaces_the_head(tmp_path, source):
         for i in range(len(old) - 1):  # frozen for the only epoch: the backbone is the source's
             for p_new, p_old in zip(new[i].parameters(), old[i].parameters()):
                 assert torch.equal(p_new, p_old)
+
+
+class Snapshots(NullReporter):
+    """Copies a network's state (parameters and batch-norm statistics) at the end of every epoch."""
+
+    def __init__(self, network: torch.nn.Module):
+        self.network, self.states = network, []
+
+    def epoch(self, record: dict) -> None:
+        self.states.append({k: v.clone() for k, v in self.network.state_dict().items()})
+
+
+def test_the_backbone_is_frozen_for_freeze_epochs_then_learns(source):
+    recipe = Recipe().with_values({**QUICK, "model": "resnet18", "weights": str(source.path / "model.safetensors"),
+                                   "epochs": 2, "freeze_epochs": 1})
+    network = Classifier(recipe, 3, 1, 8).network  # trained in place, so the reporter sees it
+    fresh_head = network[-1][-1].weight.clone()
+    snapshots = Snapshots(network)
+    three = digits(3)
+    train(recipe, three, three, device=CPU, reporter=snapshots, network=network)
+    start = {k.removeprefix("network."): v for k, v in source.model.state_dict().items() if k.startswith("network.")}
+    head = f"{len(network) - 1}."
+    backbone = [k for k in network.state_dict() if not k.startswith(head)]
+    assert any("running_mean" in k for k in backbone)
+    after_freeze, after_unfreeze = snapshots.states
+    assert [k for k in backbone if not torch.equal(after_freeze[k], start[k])] == []  # batch-norm statistics too
+    learned = {k.split(".")[0] for k in backbone if not torch.equal(after_unfreeze[k], start[k])}
+    assert learned == {k.split(".")[0] for k in backbone}  # every backbone layer learns once unfrozen
+    assert not torch.equal(after_freeze[f"{head}{len(network[-1]) - 1}.weight"], fresh_head)  # the head learns
 
 
 def test_weights_that_do_not_fit_the_model_are_a_clear_error(tmp_path, source):

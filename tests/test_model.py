@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -10,12 +11,25 @@ from torch import nn
 
 from autorecipe import AutorecipeError, Recipe
 from autorecipe.architecture import MODELS, honoured_by
-from autorecipe.architecture.blocks import ColourStem, LayerNorm2d, SqueezeExcite
+from autorecipe.architecture.blocks import ColourStem, LayerNorm2d, SqueezeExcite, StridedPointwise
+from autorecipe.architecture.densenet import DenseLayer
+from autorecipe.architecture.preact_resnet import PreActBlock
 from autorecipe.knobs import Choice, IntRange, registry
 from autorecipe.model import Classifier
 from autorecipe.regularization.dropout import DropPath, drop_path_rates
 
 TINY = {"width": 0.0625, "depth": 0.1}  # the fewest blocks and channels each family allows
+SIZES = [(channels, size) for size in (28, 32, 64, 224) for channels in (1, 3)]  # 224 px: the ImageNet stems
+NORMALIZATIONS = ("batch", "group", "layer", "none")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread: more threads only wait for each other, the more on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def n_params(net: nn.Module) -> int:
@@ -29,11 +43,66 @@ def forward_backward(net: nn.Module, channels: int, size: int, classes: int = 5)
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
 
 
+@contextmanager
+def inputs_kept(net: nn.Module):
+    """Fail if a layer, other than an in-place activation itself, changes its input in place (a shortcut,
+    a concatenation or autograd may still need it)."""
+    versions: dict[int, list[int]] = {}
+
+    def before(module, args):
+        versions[id(module)] = [a._version for a in args if isinstance(a, torch.Tensor)]
+
+    def after(module, args, out):
+        now = [a._version for a in args if isinstance(a, torch.Tensor)]
+        assert now == versions[id(module)], f"{type(module).__name__} changed its input in place"
+
+    layers = [m for m in net.modules() if not getattr(m, "inplace", False)]
+    handles = [h for m in layers for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 @pytest.mark.parametrize("model", sorted(MODELS))
-def test_every_model_runs_forward_and_backward_at_small_and_imagenet_sizes(model):
-    for channels, size in [(1, 28), (3, 32), (1, 64), (3, 224)]:
+def test_every_model_runs_forward_and_backward_on_1_and_3_channels_at_small_and_imagenet_sizes(model):
+    for channels, size in SIZES:
         net = Classifier(Recipe().with_values({"model": model, **TINY}), 5, channels, size)
         forward_backward(net, channels, size)
+
+
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_every_model_trains_with_every_normalization_and_no_layer_overwrites_its_input(model, normalization):
+    """In-place activations (ReLU, as chosen or as the family's own, also in pooling convolutions) stay safe
+    without a norm layer before them."""
+    for values in ({}, {"activation": "relu", "pooling": "conv"}):
+        recipe = Recipe().with_values({"model": model, "normalization": normalization, **values, **TINY})
+        net = Classifier(recipe, 5, 3, 32)
+        with inputs_kept(net):
+            forward_backward(net, 3, 32)
+
+
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+@pytest.mark.parametrize("model", ["preact_resnet18", "wrn28_2"])
+def test_pre_activation_identity_shortcuts_carry_the_input_itself(model, normalization):
+    net = build(model=model, normalization=normalization).eval()
+    block = next(m for m in net.modules() if isinstance(m, PreActBlock) and m.project is None)
+    with torch.no_grad():
+        for p in block.body.parameters():
+            p.zero_()  # the residual branch adds nothing: the block's output is its shortcut
+        x = torch.randn(2, block.body[0].in_channels, 8, 8)
+        assert torch.equal(block(x.clone()), x)  # not activation(x)
+
+
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+def test_dense_layers_pass_their_input_on_unchanged(normalization):
+    net = build(model="densenet_bc", normalization=normalization, activation="relu").eval()
+    layer = next(m for m in net.modules() if isinstance(m, DenseLayer))
+    x = torch.randn(2, layer.body[2].in_channels, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(layer(x.clone())[:, :x.shape[1]], x)
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
@@ -129,9 +198,13 @@ def test_initializations():
     torch.manual_seed(0)
     he = build(model="resnet18", init="he")[1].body[0][0].weight
     xavier = build(model="resnet18", init="xavier")[1].body[0][0].weight
-    fan_out = he.shape[0] * 9
+    default = build(model="resnet18")[1].body[0][0].weight
+    fan_in = fan_out = he.shape[0] * 9  # a 3x3 convolution with as many inputs as outputs
     assert he.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.1)
-    assert xavier.abs().max().item() <= (6 / (2 * fan_out)) ** 0.5
+    xavier_std = (2 / (fan_in + fan_out)) ** 0.5  # Glorot uniform: bound sqrt(6 / (fan_in + fan_out))
+    assert xavier.std().item() == pytest.approx(xavier_std, rel=0.1)
+    assert xavier.abs().max().item() <= (6 / (fan_in + fan_out)) ** 0.5
+    assert default.std().item() < 0.7 * xavier_std  # PyTorch's own: std 1 / sqrt(3 fan_in), 0.58x Glorot's
     conv = build(model="resnet18", init="dirac")[1].body[0][0]
     x = torch.rand(1, conv.in_channels, 6, 6)
     assert (conv(x) - x).abs().mean() < 0.2 * x.abs().mean()  # an identity map plus small noise
@@ -175,3 +248,15 @@ def test_recipe_dropout_and_drop_path_reach_the_network():
     assert [m.p for m in net.modules() if isinstance(m, torch.nn.Dropout)] == [0.3]
     rates = [m.p for m in net.modules() if isinstance(m, DropPath)]
     assert len(rates) == 8 and rates[0] == 0.0 and rates[-1] == pytest.approx(0.2)
+
+
+def test_strided_pointwise_convolution_matches_a_strided_conv_and_trains_channels_last():
+    strided = StridedPointwise(8, 16, 2)
+    reference = nn.Conv2d(8, 16, 1, 2, bias=False)
+    reference.load_state_dict(strided.state_dict())
+    x = torch.rand(2, 8, 57, 57)
+    assert torch.allclose(strided(x), reference(x), atol=1e-6)
+    # the shape on which PyTorch 2.13's own channels-last backward crashes the process
+    x = torch.rand(2, 8, 56, 56).to(memory_format=torch.channels_last).requires_grad_()
+    strided.to(memory_format=torch.channels_last)(x).sum().backward()
+    assert x.grad.shape == x.shape

@@ -28,3 +28,14 @@ class Classifier(nn.Module):
 
     def forward(self, x):
         return self.network(self.colour(self.normalize(x)))
+
+    def train(self, mode: bool = True) -> Classifier:
+        """Training mode, except for batch norms whose scale and shift are frozen (a frozen backbone's):
+        they keep their running statistics, as in evaluation."""
+        super().train(mode)
+        if mode:
+            for module in self.network.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine \
+                        and not module.weight.requires_grad:
+                    module.eval()
+        return self

@@ -95,8 +95,8 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
     reporter.start(opt_knobs.epochs, len(batches))
     try:
         for epoch in range(1, opt_knobs.epochs + 1):
-            model.train()
             freeze_backbone(opt_knobs, model.network, epoch)
+            model.train()  # after freezing: the frozen layers' batch norms stay in evaluation mode
             epoch_start, seen = time.perf_counter(), 0
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)

@@ -69,7 +69,7 @@ from . import (  # noqa: E402  (each registers its families)
     wide_resnet, xception,
 )
 from . import pretrained  # noqa: E402,F401  (declares the weights knob)
-from .custom import CUSTOM_HELP, build_custom, call_factory, is_custom  # noqa: E402
+from .custom import CUSTOM_HELP, build_custom, call_factory, check_output, is_custom  # noqa: E402
 
 # Families that train well in a short CPU budget at 28-64 px (the search's choices).
 QUICK_MODELS = ("resnet9", "fastnet", "resnet18", "preact_resnet18", "wrn16_4", "mobilenetv2", "vgg11")
@@ -96,7 +96,7 @@ def build(recipe: Recipe, num_classes: int, in_channels: int, image_size: int,
     arch, reg = recipe.architecture, recipe.regularization
     spec = ModelSpec(num_classes, in_channels, image_size, arch, reg.dropout, reg.drop_path)
     if isinstance(network, nn.Module):
-        pass
+        network = check_output(network, f"{type(network).__name__} object", spec)
     elif network is not None:
         network = call_factory(network, spec, getattr(network, "__qualname__", repr(network)))
     elif arch.model in MODELS:

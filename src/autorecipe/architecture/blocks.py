@@ -177,6 +177,19 @@ def mark_residual_end(branch: nn.Module) -> nn.Module:
     return branch
 
 
+class StridedPointwise(nn.Conv2d):
+    """A 1x1 convolution with a stride, computed as subsampling then a 1x1 convolution (the same
+    result): PyTorch 2.13's CPU backward of a channels-last strided 1x1 convolution crashes the
+    process for some thin layers on large images (e.g. 8 channels at 56 px)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, bias: bool = False):
+        super().__init__(c_in, c_out, 1, bias=bias)
+        self.step = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x[:, :, :: self.step, :: self.step])
+
+
 @dataclass(frozen=True)
 class Parts:
     """Layer factories with the recipe's architecture knobs resolved against a family's own choices."""
@@ -216,6 +229,11 @@ class Parts:
             return LayerNorm2d(c)
         return nn.Identity()
 
+    def norm_act(self, c: int) -> nn.Sequential:
+        """Normalization then the activation, which works in place only on the norm's output: with
+        normalization none it must leave its input alone (a shortcut or concatenation still needs it)."""
+        return nn.Sequential(self.norm(c), self.act(inplace=self.normalization != "none"))
+
     def conv(self, c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1,
              bias: bool = False) -> nn.Module:
         """A kxk convolution ('same' padding), flattened into kx1 then 1xk when the knob asks."""
@@ -223,6 +241,8 @@ class Parts:
             return nn.Sequential(
                 nn.Conv2d(c_in, c_out, (kernel, 1), (stride, 1), (kernel // 2, 0), bias=False),
                 nn.Conv2d(c_out, c_out, (1, kernel), (1, stride), (0, kernel // 2), bias=bias))
+        if kernel == 1 and stride > 1 and groups == 1:
+            return StridedPointwise(c_in, c_out, stride, bias)
         return nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=bias)
 
     def conv_norm_act(self, c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1,

@@ -78,10 +78,11 @@ def call_factory(factory: Callable, spec: ModelSpec, name: str) -> nn.Module:
 def check_output(network: nn.Module, name: str, spec: ModelSpec) -> nn.Module:
     """Raise a clear error unless the network maps a small batch to (N, num_classes) logits."""
     was_training = network.training
+    device = next(network.parameters(), torch.zeros(())).device
     network.eval()
     try:
         with torch.no_grad():
-            out = network(torch.zeros(2, spec.in_channels, spec.image_size, spec.image_size))
+            out = network(torch.zeros(2, spec.in_channels, spec.image_size, spec.image_size, device=device))
     except Exception as error:
         raise AutorecipeError(f"model {name}: a forward pass on (2, {spec.in_channels}, {spec.image_size}, "
                               f"{spec.image_size}) images failed with {type(error).__name__}: {error}") from error

@@ -21,7 +21,7 @@ class DenseLayer(nn.Module):
 
     def __init__(self, parts: Parts, c_in: int, growth: int):
         super().__init__()
-        self.body = nn.Sequential(parts.norm(c_in), parts.act(), parts.conv(c_in, 4 * growth, 1),
+        self.body = nn.Sequential(*parts.norm_act(c_in), parts.conv(c_in, 4 * growth, 1),
                                   parts.norm(4 * growth), parts.act(), parts.conv(4 * growth, growth, 3))
 
     def forward(self, x):
@@ -39,9 +39,9 @@ def densenet(spec: ModelSpec, growth: int, blocks: tuple[int, ...], pool: str) -
             layers.append(DenseLayer(parts, c, k))
             c += k
         if i < len(blocks) - 1:
-            layers.append(nn.Sequential(parts.norm(c), parts.act(), parts.conv(c, c // 2, 1), parts.pool(c // 2)))
+            layers.append(nn.Sequential(*parts.norm_act(c), parts.conv(c, c // 2, 1), parts.pool(c // 2)))
             c //= 2
-    layers += [nn.Sequential(parts.norm(c), parts.act()), parts.head(c, spec.num_classes)]
+    layers += [parts.norm_act(c), parts.head(c, spec.num_classes)]
     return nn.Sequential(*layers)
 
 

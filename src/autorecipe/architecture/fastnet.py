@@ -19,7 +19,7 @@ STEM = 24  # stem channels at width 1 (airbench's 2x2 whitening layer has 24)
 def group(parts: Parts, c_in: int, c_out: int, convs: int) -> nn.Sequential:
     """conv, 2x pool, norm, activation; then (convs - 1) conv-norm-activation layers."""
     layers: list[nn.Module] = [parts.conv(c_in, c_out, 3, bias=parts.normalization == "none"), parts.pool(c_out),
-                               parts.norm(c_out), parts.act()]
+                               *parts.norm_act(c_out)]
     layers += [parts.conv_norm_act(c_out, c_out) for _ in range(convs - 1)]
     return nn.Sequential(*layers)
 

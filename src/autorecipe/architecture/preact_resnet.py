@@ -19,7 +19,7 @@ class PreActBlock(nn.Module):
 
     def __init__(self, parts: Parts, c_in: int, c_out: int, stride: int, drop_path: float = 0.0):
         super().__init__()
-        self.pre = nn.Sequential(parts.norm(c_in), parts.act())
+        self.pre = parts.norm_act(c_in)
         self.body = mark_residual_end(nn.Sequential(
             parts.conv(c_in, c_out, 3, stride), parts.norm(c_out), parts.act(), parts.conv(c_out, c_out, 3),
             parts.se(c_out, c_out // 16)))
@@ -49,7 +49,7 @@ def preact_stages(parts: Parts, spec: ModelSpec, widths: list[int], blocks: list
         for i in range(count):
             layers.append(PreActBlock(parts, c_in, c_out, stride if i == 0 else 1, next(rates)))
             c_in = c_out
-    layers += [nn.Sequential(parts.norm(c_in), parts.act()), parts.head(c_in, spec.num_classes)]
+    layers += [parts.norm_act(c_in), parts.head(c_in, spec.num_classes)]
     return nn.Sequential(*layers)
 
 
