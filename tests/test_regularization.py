@@ -17,7 +17,8 @@ from autorecipe.regularization.ema import Ema
 from autorecipe.regularization.label_smoothing import training_loss
 from autorecipe.regularization.mixing import mix
 from autorecipe.regularization.tta import shift, tta_logits, views
-from autorecipe.regularization.weight_decay import attach_penalties, parameter_groups
+from autorecipe.optimization.lamb import LAMB
+from autorecipe.regularization.weight_decay import attach_penalties, decay_mode, parameter_groups
 from autorecipe.run import Run
 from autorecipe.train import train
 
@@ -87,31 +88,64 @@ def test_ema_weights_are_the_expected_running_average():
         assert ema.model.weight.item() == pytest.approx(expected)
 
 
+def _step_with_zero_gradients(model: nn.Module, knobs, optimizer_class, mode: str, lr: float = 0.5) -> None:
+    optimizer = optimizer_class(parameter_groups(knobs, model), lr=lr)
+    attach_penalties(mode, optimizer)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+
+
 @pytest.mark.parametrize("mode, optimizer_class", [("decoupled", torch.optim.SGD), ("coupled", torch.optim.SGD),
                                                     ("decoupled", torch.optim.AdamW)])
 def test_weight_decay_shrinks_weights_when_gradients_are_zero(mode, optimizer_class):
     model = nn.Linear(4, 2)
-    knobs = section(weight_decay=0.01, weight_decay_mode=mode, decay_norm_bias=False)
-    optimizer = optimizer_class(parameter_groups(knobs, model), lr=0.5)
-    attach_penalties(knobs, optimizer)
     weight, bias = model.weight.detach().clone(), model.bias.detach().clone()
-    for p in model.parameters():
-        p.grad = torch.zeros_like(p)
-    optimizer.step()
+    _step_with_zero_gradients(model, section(weight_decay=0.01, decay_norm_bias=False), optimizer_class, mode)
     assert torch.allclose(model.weight, weight * (1 - 0.5 * 0.01))
     assert torch.equal(model.bias, bias)  # biases are not decayed with decay_norm_bias off
 
 
+def test_coupled_decay_goes_through_adams_scaling_and_decoupled_does_not():
+    knobs, weights = section(weight_decay=0.01), {}
+    for mode in ("coupled", "decoupled"):
+        torch.manual_seed(0)
+        model = nn.Linear(4, 2, bias=False)
+        weight = model.weight.detach().clone()
+        _step_with_zero_gradients(model, knobs, torch.optim.Adam, mode, lr=0.1)
+        weights[mode] = model.weight.detach()
+    # coupled: Adam normalizes the L2 gradient 0.01 * w, so each weight moves by about lr toward zero
+    assert torch.allclose(weights["coupled"], weight - 0.1 * weight.sign(), atol=1e-4)
+    assert torch.allclose(weights["decoupled"], weight * (1 - 0.1 * 0.01))
+
+
+def test_auto_mode_uses_each_optimizers_published_form():
+    auto = section(weight_decay_mode="auto")
+    assert [decay_mode(auto, name) for name in ("sgd", "adam", "adamw", "lion", "lamb", "lars")] == [
+        "coupled", "coupled", "decoupled", "decoupled", "decoupled", "coupled"]
+    assert decay_mode(section(weight_decay_mode="decoupled"), "sgd") == "decoupled"
+
+
+def test_lamb_decays_inside_its_trust_ratio():
+    model = nn.Linear(4, 2, bias=False)
+    weight = model.weight.detach().clone()
+    _step_with_zero_gradients(model, section(weight_decay=0.01), LAMB, "decoupled", lr=0.1)
+    # the update is 0.01 * w, rescaled by ||w|| / ||0.01 w||: w shrinks by lr, whatever the decay
+    assert torch.allclose(model.weight, weight * (1 - 0.1))
+
+
 def test_l1_moves_every_weight_toward_zero_by_the_same_step():
     model = nn.Linear(4, 2)
-    knobs = section(l1=0.01)
-    optimizer = torch.optim.SGD(parameter_groups(knobs, model), lr=0.5)
-    attach_penalties(knobs, optimizer)
     weight = model.weight.detach().clone()
-    model.zero_grad()
-    (model.weight.sum() * 0).backward()
-    optimizer.step()
+    _step_with_zero_gradients(model, section(l1=0.01), torch.optim.SGD, "coupled")
     assert torch.allclose(model.weight, weight - 0.5 * 0.01 * weight.sign())
+
+
+def test_elastic_net_adds_both_penalties():
+    model = nn.Linear(4, 2)
+    weight = model.weight.detach().clone()
+    _step_with_zero_gradients(model, section(l1=0.01, weight_decay=0.02), torch.optim.SGD, "coupled")
+    assert torch.allclose(model.weight, weight - 0.5 * (0.02 * weight + 0.01 * weight.sign()))
 
 
 AUGMENTATIONS = [

@@ -79,8 +79,28 @@ def test_conditional_knobs_are_sampled_only_when_active():
         recipe = space.sample(trial, Recipe())
         values = {name: recipe.get(name) for name in registry()}
         for name, knob in space.knobs().items():
-            assert (name in trial.params) == is_active(knob, values)
+            asked = name in trial.params or f"{name}_on" in trial.params  # a switch is asked first
+            assert asked == is_active(knob, values)
         study.tell(trial, 0.0)
+
+
+def test_a_technique_that_can_be_off_is_searched_on_and_off():
+    space = build_space(["regularization"])
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    values = []
+    for _ in range(20):
+        trial = study.ask()
+        alpha = space.sample(trial, Recipe()).regularization.mixup_alpha
+        assert ("mixup_alpha" in trial.params) == trial.params["mixup_alpha_on"] == (alpha != 0.0)
+        values.append(alpha)
+        study.tell(trial, 0.0)
+    assert 0.0 in values and any(0.1 <= v <= 1.0 for v in values)
+    assert space.params_of(Recipe())[0]["mixup_alpha_on"] is False
+    params, outside = space.params_of(Recipe().with_values({"mixup_alpha": 0.5, "cutmix_alpha": 5.0}))
+    assert params["mixup_alpha_on"] and params["mixup_alpha"] == 0.5 and outside == {"cutmix_alpha": 5.0}
+    assert grid(SearchSpace({"mixup_alpha": space.ranges["mixup_alpha"]}))["mixup_alpha_on"] == [True, False]
+    assert space.values_of({"mixup_alpha_on": False, "hflip": True}) == {"mixup_alpha": 0.0, "hflip": True}
+    assert space.values_of({"mixup_alpha_on": True, "mixup_alpha": 0.3}) == {"mixup_alpha": 0.3}
 
 
 @pytest.mark.parametrize("entries, message", [
@@ -146,7 +166,9 @@ def test_the_default_recipe_runs_first(searched):
     result, _ = searched
     first = result.study.trials[0]
     chosen = {**first.params, **first.user_attrs["outside_range"]}
-    assert chosen == {name: Recipe().get(name) for name in chosen} and first.user_attrs["warm_start"]
+    knobs = {name for name in chosen if not name.endswith("_on")}
+    assert {name: chosen[name] for name in knobs} == {name: Recipe().get(name) for name in knobs}
+    assert first.user_attrs["warm_start"] and chosen["mixup_alpha_on"] is False
     assert set(chosen) >= {"label_smoothing", "weight_decay", "hflip"}
 
 

@@ -30,32 +30,40 @@ _DECLARING_MODULES = (
 
 @dataclass(frozen=True)
 class Uniform:
-    """A float search range, optionally log-scaled."""
+    """A float search range, optionally log-scaled.
+
+    `off`, when given, is the value that switches the technique off (e.g. mixup_alpha 0): the
+    search first decides on or off, then samples the range only when on.
+    """
 
     low: float
     high: float
     log: bool = False
+    off: float | None = None
 
     def contains(self, value: Any) -> bool:
-        return self.low <= value <= self.high
+        return self.low <= value <= self.high or (self.off is not None and value == self.off)
 
     def __str__(self) -> str:
-        return f"{'log-' if self.log else ''}uniform({self.low:g}, {self.high:g})"
+        text = f"{'log-' if self.log else ''}uniform({self.low:g}, {self.high:g})"
+        return text + (f" or off ({self.off:g})" if self.off is not None else "")
 
 
 @dataclass(frozen=True)
 class IntRange:
-    """An integer search range, optionally log-scaled."""
+    """An integer search range, optionally log-scaled; `off` as for Uniform."""
 
     low: int
     high: int
     log: bool = False
+    off: int | None = None
 
     def contains(self, value: Any) -> bool:
-        return self.low <= value <= self.high
+        return self.low <= value <= self.high or (self.off is not None and value == self.off)
 
     def __str__(self) -> str:
-        return f"{'log-' if self.log else ''}int({self.low}, {self.high})"
+        text = f"{'log-' if self.log else ''}int({self.low}, {self.high})"
+        return text + (f" or off ({self.off})" if self.off is not None else "")
 
 
 @dataclass(frozen=True)
@@ -190,6 +198,7 @@ def knob(
             raise ValueError(f"knob {name}: {value!r} does not have the default's type")
     if search is not None:
         ends = search.options if isinstance(search, Choice) else (search.low, search.high)
+        ends = (*ends, search.off) if getattr(search, "off", None) is not None else ends
         for value in ends:
             declared.validate(value)
     _REGISTRY[name] = declared

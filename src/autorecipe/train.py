@@ -29,7 +29,7 @@ from .regularization.early_stopping import EarlyStopping
 from .regularization.ema import build_ema
 from .regularization.label_smoothing import training_loss
 from .regularization.mixing import mix
-from .regularization.weight_decay import attach_penalties, parameter_groups
+from .regularization.weight_decay import attach_penalties, decay_mode, parameter_groups
 
 log = logging.getLogger("autorecipe")
 
@@ -78,7 +78,7 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
     model.to(device=device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     optimizer = build_optimizer(opt_knobs, layerwise_groups(opt_knobs, model.network,
                                                             parameter_groups(reg_knobs, model)))
-    attach_penalties(reg_knobs, optimizer)
+    attach_penalties(decay_mode(reg_knobs, opt_knobs.optimizer), optimizer)
     augment = build_augmentation(reg_knobs, train_data.image_size).to(device)
     ema, stopper = build_ema(reg_knobs, model), EarlyStopping(reg_knobs)
     mix_rng = np.random.default_rng(seed)

@@ -8,6 +8,8 @@ import torch
 class LAMB(torch.optim.Optimizer):
     """Layer-wise adaptive moments; weight decay is decoupled and inside the trust ratio, as in the paper."""
 
+    decoupled_decay_inside = True  # the regularization bucket hands its decoupled decay to this step
+
     def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6,
                  weight_decay: float = 0.0):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))

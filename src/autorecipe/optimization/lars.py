@@ -8,10 +8,14 @@ TRUST = 0.001  # the paper's trust coefficient (eta)
 
 
 class LARS(torch.optim.Optimizer):
-    """Layer-wise adaptive rate scaling; biases and normalization parameters (1-d) take plain momentum SGD."""
+    """Layer-wise adaptive rate scaling; biases and normalization parameters (1-d) take plain momentum SGD.
 
-    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, trust: float = TRUST):
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, trust=trust))
+    Weight decay (coupled, as in the paper) is added to the gradient by the regularization
+    bucket before the step, so the trust ratio sees it.
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.9, trust: float = TRUST):
+        super().__init__(params, dict(lr=lr, momentum=momentum, trust=trust))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -21,7 +25,7 @@ class LARS(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad.clone()
+                grad = p.grad.clone()
                 if p.ndim > 1:
                     w_norm, g_norm = p.norm(), grad.norm()
                     local = torch.where((w_norm > 0) & (g_norm > 0), group["trust"] * w_norm / g_norm,

@@ -1,4 +1,7 @@
-"""Lion (Chen et al., 2023): the sign of an interpolated momentum, with decoupled weight decay."""
+"""Lion (Chen et al., 2023): the sign of an interpolated momentum.
+
+Its decoupled weight decay is applied by the regularization bucket (`weight_decay_mode: auto`).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ import torch
 class Lion(torch.optim.Optimizer):
     """EvoLved sign momentum: every coordinate moves by exactly lr per step."""
 
-    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0):
-        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.99)):
+        super().__init__(params, dict(lr=lr, betas=betas))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -23,8 +26,6 @@ class Lion(torch.optim.Optimizer):
                 m = self.state[p].get("m")
                 if m is None:
                     m = self.state[p]["m"] = torch.zeros_like(p)
-                if group["weight_decay"]:
-                    p.mul_(1 - group["lr"] * group["weight_decay"])
                 p.add_(torch.sign(m * beta1 + p.grad * (1 - beta1)), alpha=-group["lr"])
                 m.mul_(beta2).add_(p.grad, alpha=1 - beta2)
         return loss

@@ -3,7 +3,8 @@
 Every weight with two or more dimensions (flattened to out x in) takes the orthogonalized
 momentum, scaled to the update size of AdamW (0.2 * sqrt(max(out, in)), Liu et al., 2025) so
 that one learning rate serves both; biases and normalization parameters take the fallback,
-AdamW or SGD with momentum.
+AdamW or SGD with momentum. Weight decay (decoupled, with `weight_decay_mode: auto`) is applied
+by the regularization bucket.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ class Muon(torch.optim.Optimizer):
     """Orthogonalized momentum for weights of 2+ dimensions; `fallback` ("adamw" or "sgd") for the rest."""
 
     def __init__(self, params, lr: float, momentum: float = 0.95, nesterov: bool = True, fallback: str = "adamw",
-                 beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0):
+                 beta2: float = 0.999, eps: float = 1e-8):
         super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, fallback=fallback,
-                                      beta2=beta2, eps=eps, weight_decay=weight_decay))
+                                      beta2=beta2, eps=eps))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -46,8 +47,6 @@ class Muon(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                if group["weight_decay"]:
-                    p.mul_(1 - group["lr"] * group["weight_decay"])
                 if p.ndim >= 2:
                     self._muon(p, group)
                 elif group["fallback"] == "adamw":

@@ -15,7 +15,7 @@ from ..model import Classifier
 from ..recipe import Recipe
 from ..regularization.augment import build_augmentation
 from ..regularization.label_smoothing import training_loss
-from ..regularization.weight_decay import attach_penalties, parameter_groups
+from ..regularization.weight_decay import attach_penalties, decay_mode, parameter_groups
 from .finetune import layerwise_groups
 from .optimizers import build_optimizer
 from .precision import autocast, resolve_precision
@@ -39,7 +39,7 @@ class Trial:
         self.model.to(device=device, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         self.optimizer = build_optimizer(opt, layerwise_groups(opt, self.model.network,
                                                                parameter_groups(self.reg, self.model)))
-        attach_penalties(self.reg, self.optimizer)
+        attach_penalties(decay_mode(self.reg, opt.optimizer), self.optimizer)
         self.augment = build_augmentation(self.reg, train_data.image_size).to(device)
         self.precision = resolve_precision(opt, device)
         self.stepper = Stepper(opt, self.model, self.optimizer, device, self.precision)

@@ -25,7 +25,7 @@ TRANSLATE = knob(
 )
 RESIZED_CROP = knob(
     "resized_crop", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=1.0,
-    search=Uniform(0.08, 1.0),
+    search=Uniform(0.08, 1.0, off=0.0),
     doc="Random-resized crop (Szegedy et al., 2015): crop this fraction up to all of the image's area, "
         "aspect 3/4 to 4/3, and resize it back; 0 = off.",
 )

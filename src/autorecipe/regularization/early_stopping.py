@@ -6,7 +6,7 @@ from ..knobs import IntRange, Uniform, knob
 
 PATIENCE = knob(
     "patience", bucket="regularization", default=0, baseline=0, low=0, high=100_000,
-    search=IntRange(3, 20),
+    search=IntRange(3, 20, off=0),
     doc="Stop after this many epochs without a validation accuracy gain of more than min_delta; 0 = off.",
 )
 MIN_DELTA = knob(

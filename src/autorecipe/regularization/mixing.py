@@ -16,12 +16,12 @@ from ..knobs import Uniform, knob
 
 MIXUP_ALPHA = knob(
     "mixup_alpha", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=10.0,
-    search=Uniform(0.1, 1.0),
+    search=Uniform(0.1, 1.0, off=0.0),
     doc="Mixup (Zhang et al., 2018): Beta(alpha, alpha) weight of a pixel-wise blend of two images; 0 = off.",
 )
 CUTMIX_ALPHA = knob(
     "cutmix_alpha", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=10.0,
-    search=Uniform(0.1, 1.0),
+    search=Uniform(0.1, 1.0, off=0.0),
     doc="CutMix (Yun et al., 2019): Beta(alpha, alpha) share of an image kept when a box of another is "
         "pasted in; 0 = off.",
 )

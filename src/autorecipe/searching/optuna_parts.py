@@ -12,7 +12,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from ..errors import AutorecipeError
 from ..knobs import Choice, IntRange
-from .space import SearchSpace
+from .space import SWITCH, SearchSpace
 
 SAMPLERS = ("tpe", "random", "qmc", "grid", "gp")
 PRUNERS = ("hyperband", "halving", "median", "none")
@@ -48,12 +48,15 @@ def make_sampler(name: str, space: SearchSpace, seed: int) -> optuna.samplers.Ba
 
 
 def grid(space: SearchSpace) -> dict[str, list]:
-    """Every option of a choice knob, and GRID_POINTS evenly (or log-evenly) spaced values of a number knob."""
+    """Every option of a choice knob, and GRID_POINTS evenly (or log-evenly) spaced values of a number
+    knob (and on and off, for one that can be off)."""
     points = {}
     for name, r in space.ranges.items():
         if isinstance(r, Choice):
             points[name] = list(r.options)
             continue
+        if r.off is not None:
+            points[name + SWITCH] = [True, False]
         ends = (math.log(r.low), math.log(r.high)) if r.log else (r.low, r.high)
         values = [ends[0] + (ends[1] - ends[0]) * i / (GRID_POINTS - 1) for i in range(GRID_POINTS)]
         values = [math.exp(v) for v in values] if r.log else values

@@ -10,6 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..knobs import registry
+from .space import knob_of
 
 log = logging.getLogger("autorecipe")
 
@@ -72,6 +73,6 @@ def importance(study: optuna.Study, seed: int = 0) -> tuple[dict[str, float], di
         return {}, {}
     buckets: dict[str, float] = {}
     for name, value in knobs.items():
-        bucket = registry()[name].bucket
+        bucket = registry()[knob_of(name)].bucket
         buckets[bucket] = buckets.get(bucket, 0.0) + value
     return dict(knobs), dict(sorted(buckets.items(), key=lambda kv: -kv[1]))

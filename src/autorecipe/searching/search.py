@@ -159,7 +159,7 @@ def _finish(study, space, base: Recipe, splits, out: Path, status: str, library,
     if best is None:
         raise AutorecipeError("no trial finished an epoch within the budget; give a larger budget "
                               "or a smaller model (e.g. --set width=0.25)")
-    recipe = base.with_values({**best.params, **best.user_attrs.get(OUTSIDE, {}),
+    recipe = base.with_values({**space.values_of(best.params), **best.user_attrs.get(OUTSIDE, {}),
                                RESOURCE_KNOB: base.optimization.epochs})
     score = best.value if best.value is not None else max(best.intermediate_values.values())
     recipe.save(out / "best_recipe.yaml")

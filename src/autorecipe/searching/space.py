@@ -2,7 +2,10 @@
 
 Every knob with a search range in the chosen buckets is searched, except the ones the user
 fixed (`--set`) and `epochs`, which is the search's resource (each trial's full budget).
-A space file narrows ranges, fixes knobs, or adds a range to a knob declared without one:
+A knob whose range has an `off` value (mixup, cutmix, EMA, ...) is searched as two parameters:
+`<knob>_on` (true or false), then the value only when on.
+A space file narrows ranges (a knob that can be off keeps that option), fixes knobs, or adds a
+range to a knob declared without one:
 
     width: [0.25, 1.0]        # a number knob: [low, high] inside its valid range
     model: [resnet9]          # a choice, bool or text knob: the options to try
@@ -25,6 +28,7 @@ from ..recipe import Recipe
 
 RESOURCE_KNOB = "epochs"
 OUTSIDE = "outside_range"  # trial user attribute: knob values a queued recipe pins outside their ranges
+SWITCH = "_on"  # suffix of the on/off parameter of a knob whose range has an `off` value
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,23 @@ class SearchSpace:
     def params_of(self, recipe: Recipe) -> tuple[dict[str, Any], dict[str, Any]]:
         """The trial parameters that reproduce `recipe`, and its active knob values outside their ranges."""
         values = {name: recipe.get(name) for name in registry()}
-        active = {name: space for name, space in self.ranges.items() if is_active(registry()[name], values)}
-        inside = {name: values[name] for name, space in active.items() if space.contains(values[name])}
-        return inside, {name: values[name] for name in active if name not in inside}
+        inside, outside = {}, {}
+        for name, space in self.ranges.items():
+            if is_active(registry()[name], values):
+                params = _params(name, space, values[name])
+                if params is None:
+                    outside[name] = values[name]
+                else:
+                    inside.update(params)
+        return inside, outside
+
+    def values_of(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The knob values that a trial's parameters stand for (a switch set to false: the knob's off value)."""
+        values = {name: value for name, value in params.items() if name in self.ranges}
+        for name, space in self.ranges.items():
+            if params.get(name + SWITCH) is False:
+                values[name] = space.off
+        return values
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(knob, bucket, range) rows for display."""
@@ -67,12 +85,29 @@ class SearchSpace:
 
 
 def suggest(trial: optuna.Trial, name: str, space: Space) -> Any:
-    """Ask the trial for a value of knob `name` in `space`."""
+    """Ask the trial for a value of knob `name` in `space` (first whether it is on, if it can be off)."""
+    if getattr(space, "off", None) is not None and not trial.suggest_categorical(name + SWITCH, [True, False]):
+        return space.off
     if isinstance(space, Uniform):
         return trial.suggest_float(name, space.low, space.high, log=space.log)
     if isinstance(space, IntRange):
         return trial.suggest_int(name, space.low, space.high, log=space.log)
     return trial.suggest_categorical(name, list(space.options))
+
+
+def knob_of(param: str) -> str:
+    """The knob a trial parameter sets (`<knob>_on` sets `<knob>`)."""
+    return param if param in registry() else param.removesuffix(SWITCH)
+
+
+def _params(name: str, space: Space, value: Any) -> dict[str, Any] | None:
+    """The trial parameters that give knob `name` the value `value`; None if `space` cannot."""
+    off = getattr(space, "off", None)
+    if off is not None and value == off:
+        return {name + SWITCH: False}
+    if not space.contains(value):
+        return None
+    return ({name + SWITCH: True} if off is not None else {}) | {name: value}
 
 
 def build_space(buckets: Iterable[str] | None = None, space_file: str | Path | Mapping | None = None,
@@ -158,8 +193,9 @@ def _narrow(knob: Knob, entry: Any) -> Space:
         if low >= high:
             raise AutorecipeError(f"{where}: [{low}, {high}]: low must be below high")
         declared = knob.search
-        log = isinstance(declared, (Uniform, IntRange)) and declared.log and low > 0
-        return IntRange(low, high, log) if knob.type is int else Uniform(float(low), float(high), log)
+        numeric = isinstance(declared, (Uniform, IntRange))
+        log, off = numeric and declared.log and low > 0, declared.off if numeric else None
+        return IntRange(low, high, log, off) if knob.type is int else Uniform(float(low), float(high), log, off)
     return Choice(tuple(dict.fromkeys(knob.validate(v) for v in entry)))
 
 

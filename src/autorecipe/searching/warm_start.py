@@ -19,8 +19,8 @@ STRONG: dict[str, list[dict]] = {
         {"label_smoothing": 0.2, "weight_decay": 1e-3, "dropout": 0.1},
         # cosine decay with a short warmup and a lower peak learning rate
         {"schedule": "cosine", "warmup": 0.1, "lr": 0.2},
-        # AdamW with decoupled decay
-        {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 1e-2, "warmup": 0.1},
+        # AdamW with decoupled decay (weight_decay_mode auto)
+        {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 5e-2, "warmup": 0.1},
     ],
 }
 
