@@ -11,7 +11,7 @@ import torch
 from autorecipe import AutorecipeError, Recipe
 from autorecipe.cli import main
 from autorecipe.optimization.batch_finder import MARGIN, largest_fitting, throughput_knee
-from autorecipe.optimization.lr_finder import lr_range_test
+from autorecipe.optimization.lr_finder import _steepest, lr_range_test
 from autorecipe.optimization.schedule import peak_lr
 
 
@@ -108,3 +108,11 @@ def test_finder_trials_leave_a_user_network_untouched():
     trial.step(torch.rand(8, 1, 8, 8), torch.arange(8))
     assert all(torch.equal(p, b) for p, b in zip(network.parameters(), before))
     assert not all(torch.equal(p, b) for p, b in zip(trial.model.network.parameters(), before))
+
+
+def test_a_loss_that_never_falls_is_named_as_such():
+    lrs = list(np.geomspace(1e-6, 10, 60))
+    with pytest.raises(AutorecipeError, match="no lr at which the loss falls"):
+        _steepest(lrs, [1.0 + 0.01 * i for i in range(60)])
+    with pytest.raises(AutorecipeError, match="diverged after 12 steps"):
+        _steepest(lrs[:12], [1.0] * 12)

@@ -167,6 +167,16 @@ def test_optimizer_schedule_and_step_knobs_train_end_to_end():
     assert result.status == "completed" and np.isfinite(result.history[0]["train_loss"])
 
 
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_channels_last_sets_the_memory_layout_of_training(channels_last):
+    data = load_data("digits").subset(np.arange(0, 64))
+    recipe = Recipe().with_values({"width": 0.125, "epochs": 1, "batch_size": 32, "channels_last": channels_last})
+    model = train(recipe, data, None, device=CPU).model
+    convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)
+             and m.weight.shape[1] > 1 and m.weight.shape[-1] > 1]  # layouts differ only there
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) == channels_last for w in convs)
+
+
 def test_batchnorm_momentum_and_epsilon_reach_every_layer():
     recipe = Recipe().with_values({"bn_momentum": 0.3, "bn_eps": 1e-3})
     norms = [m for m in Classifier(recipe, 10, 3, 32).modules() if isinstance(m, torch.nn.BatchNorm2d)]

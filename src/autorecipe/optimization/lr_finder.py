@@ -92,6 +92,10 @@ def _steepest(lrs: list[float], smoothed: list[float]) -> float:
     end = len(lrs) - SKIP_END
     if end - SKIP_START >= 3:
         end = SKIP_START + int(np.argmin(smoothed[SKIP_START:end])) + 1
+    if end - SKIP_START < 3 and len(lrs) - SKIP_END - SKIP_START >= 3:  # a long sweep, no fall
+        raise AutorecipeError("the learning-rate range test found no lr at which the loss falls (it was lowest "
+                              "in the first steps); check the data and labels, or keep the recipe's lr "
+                              "(no --auto-lr)")
     if end - SKIP_START < 3:
         raise AutorecipeError(f"the learning-rate range test diverged after {len(lrs)} steps, too early to "
                               f"suggest a learning rate; lower the starting lr (now {lrs[0] if lrs else MIN_LR:g})")
