@@ -1,7 +1,7 @@
 """The model zoo on CIFAR-10: parameters, training images/s and validation accuracy per architecture.
 
 Every architecture trains with the default recipe (width 0.5, bf16 where the CPU has it)
-for the same fixed wall-clock budget (default 20 s, the learning-rate schedule annealed to
+for the same fixed wall-clock budget (default 60 s, the learning-rate schedule annealed to
 the budget) on a stratified training subset of the protocol split (the first
 `--train-per-class` training files of each class, default 500: 5,000 images), at 32 px.
 Accuracy is measured on a fixed stratified subset of the protocol validation files (files
@@ -9,7 +9,7 @@ Accuracy is measured on a fixed stratified subset of the protocol validation fil
 cached once and shared by all architectures. Headline (last line): the most accurate
 architecture within the budget, and the benchmark's wall time.
 
-    python benchmarks/zoo.py [../shared/data/cifar10] [--seconds 20] [--train-per-class 500]
+    python benchmarks/zoo.py [../shared/data/cifar10] [--seconds 60] [--train-per-class 500]
                              [--val-per-class 100] [--models resnet9,vgg11] [--device auto]
 """
 
@@ -43,7 +43,7 @@ def manifests(root: Path, folder: Path, train_per_class: int, val_per_class: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, nargs="?", default=DEFAULT_ROOT, help="the cifar10 folder")
-    parser.add_argument("--seconds", type=float, default=20.0, help="training budget per architecture")
+    parser.add_argument("--seconds", type=float, default=60.0, help="training budget per architecture")
     parser.add_argument("--train-per-class", type=int, default=500)
     parser.add_argument("--val-per-class", type=int, default=100)
     parser.add_argument("--models", help="comma-separated model names (default: the whole zoo)")
