@@ -11,7 +11,8 @@ CIFAR-10 protocol subset, sized for a 2-core CPU:
   ran); a trial at full budget trains --epochs epochs. Random search uses the random sampler
   with no pruning and no warm start; the default recipe is trained once, at --epochs.
 - the space is the knob declarations of all four buckets, narrowed by a space file so a trial
-  fits the CPU: resnet9 only, width 0.25..0.5, batch 32 or 64, 32 px, automatic precision;
+  fits the CPU: resnet9 only, width 0.25..0.5, batch 32 or 64, 32 px, automatic precision, no
+  torch.compile;
 - one torch thread (--threads): the 2-core machine is shared with other jobs, and two OpenMP
   threads on an oversubscribed machine train ~10x slower than one.
 
@@ -19,7 +20,7 @@ Also measured, from random search's full learning curves: how often the trial th
 full budget would have been killed by successive halving (keep the top third) at a first rung
 of r epochs; this is what the default minimum resource (a quarter of a trial's epochs) guards.
 
-    python benchmarks/search_efficiency.py ../shared/data/cifar10 [--seeds 3] [--budget-epochs 24] [--epochs 6]
+    python benchmarks/search_efficiency.py ../shared/data/cifar10 [--seeds 3] [--budget-epochs 48] [--epochs 8]
 
 Headline (last line): autorecipe minus random, in accuracy points (mean over seeds).
 """
@@ -38,7 +39,8 @@ from rich.console import Console
 from rich.table import Table
 
 HOLDOUT_FROM, VAL_FROM = 4000, 4500
-SPACE = {"model": ["resnet9"], "width": [0.25, 0.5], "batch_size": [32, 64], "image_size": 32, "precision": "auto"}
+SPACE = {"model": ["resnet9"], "width": [0.25, 0.5], "batch_size": [32, 64], "image_size": 32, "precision": "auto",
+         "compile": False}
 
 
 def write_manifests(root: Path, folder: Path, train_n: int, holdout_n: int, val_n: int) -> tuple[Path, Path, Path]:
@@ -71,11 +73,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, nargs="?", default=Path("../shared/data/cifar10"))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--budget-epochs", type=int, default=24)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--train-per-class", type=int, default=40)
-    parser.add_argument("--holdout-per-class", type=int, default=20)
-    parser.add_argument("--val-per-class", type=int, default=50)
+    parser.add_argument("--budget-epochs", type=int, default=48)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--train-per-class", type=int, default=100)
+    parser.add_argument("--holdout-per-class", type=int, default=50)
+    parser.add_argument("--val-per-class", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()

@@ -59,3 +59,13 @@ def test_bad_inputs_to_a_run_are_clear_errors(digits_run, tmp_path):
     x = np.zeros((4, 8, 8), np.uint8)
     with pytest.raises(AutorecipeError, match="'cat'.* not among the model's classes"):
         autorecipe.evaluate(digits_run, (x, np.array(["cat", "1", "2", "3"])))
+
+
+def test_a_zero_validation_fraction_trains_on_every_image_and_keeps_the_last_epoch(tmp_path):
+    run = autorecipe.fit("digits", out=tmp_path / "all", device="cpu", val_fraction=0,
+                         overrides={"width": 0.125, "epochs": 2, "batch_size": 64})
+    m = run.metrics
+    assert m["num_train"] == 1797 and m["num_val"] == 0 and m["val_accuracy"] is None
+    assert m["best_epoch"] == 2 and (tmp_path / "all" / "model.safetensors").exists()
+    with pytest.raises(AutorecipeError, match="validation fraction"):
+        autorecipe.fit("digits", out=tmp_path / "bad", val_fraction=1.0)

@@ -25,6 +25,7 @@ from autorecipe.knobs import Choice, Uniform, is_active, registry
 from autorecipe.searching.optuna_parts import GRID_POINTS, SAMPLERS, grid, make_sampler
 from autorecipe.searching.search import load_study
 from autorecipe.searching.space import RESOURCE_KNOB, SearchSpace, build_space
+from autorecipe.searching.warm_start import GENERAL, enqueue, strong_recipes
 
 TINY = {"epochs": 2, "width": 0.125, "precision": "fp32", "batch_size": 32}  # fixed: seconds per trial on the CPU
 SMALL_SPACE = {"label_smoothing": [0.0, 0.3], "weight_decay": [1e-4, 1e-2], "hflip": [True, False]}
@@ -69,6 +70,9 @@ def test_a_space_file_narrows_fixes_and_adds_ranges(tmp_path):
     space = build_space(["regularization"], tmp_path / "space.yaml")
     assert (space.ranges["label_smoothing"].low, space.ranges["label_smoothing"].high) == (0.05, 0.1)
     assert "hflip" not in space.ranges and "momentum" in space.ranges
+    listed = build_space(["optimization"], {"batch_size": [32, 64, 1024], "grad_clip": [0.5, 2.0]})
+    assert listed.ranges["batch_size"] == Choice((32, 64, 1024))
+    assert listed.ranges["grad_clip"].off == 0.0  # a narrowed technique can still be switched off
 
 
 def test_conditional_knobs_are_sampled_only_when_active():
@@ -172,6 +176,16 @@ def test_the_default_recipe_runs_first(searched):
     assert set(chosen) >= {"label_smoothing", "weight_decay", "hflip"}
 
 
+def test_the_strong_recipes_of_the_family_are_queued_after_the_base_recipe():
+    space, base = build_space(), Recipe()
+    study = optuna.create_study()
+    expected = [base] + strong_recipes(base)
+    assert enqueue(study, space, expected) == 1 + len(GENERAL)
+    assert [space.sample(study.ask(), base) for _ in expected] == expected
+    vit = strong_recipes(Recipe().with_values({"model": "vit_tiny"}))
+    assert vit[0].optimization.optimizer == "adamw" and len(vit) == len(GENERAL) + 1
+
+
 def test_the_library_records_a_study_and_warm_starts_the_next(searched, tiny_npz, tmp_path):
     result, library = searched
     entries = read_library(library)
@@ -207,6 +221,16 @@ def test_a_time_budget_stops_the_search_and_still_leaves_a_best_recipe(tiny_npz,
                           library=False)
     assert time.monotonic() - start < 60 and sum(result.counts.values()) < 50
     assert (tmp_path / "s" / "best_recipe.yaml").exists() and result.score > 0
+
+
+def test_the_best_recipe_can_be_retrained_on_training_and_validation_images(tiny_npz, tmp_path):
+    result = small_search(tiny_npz, tmp_path / "all", budget="1 trials", retrain=True, retrain_on_all=True,
+                          library=False)
+    assert result.run.metrics["num_train"] == 300 and result.run.metrics["val_accuracy"] is None
+    with pytest.raises(AutorecipeError, match="drop --val"):
+        small_search(tiny_npz, tmp_path / "val", val=str(tiny_npz), retrain=True, retrain_on_all=True)
+    with pytest.raises(AutorecipeError, match="validation fraction"):
+        small_search(tiny_npz, tmp_path / "none", val_fraction=0)
 
 
 def test_a_diverged_trial_is_failed_and_the_search_goes_on(tiny_npz, tmp_path, monkeypatch):
@@ -254,21 +278,26 @@ def test_show_study_prints_the_trials(searched, capsys):
     assert main(["show-study", str(result.path / "final")]) == 2
 
 
-def test_a_killed_search_resumes_without_losing_or_repeating_trials(tiny_npz, tmp_path):
-    out = tmp_path / "killed"
-    command = [sys.executable, "-m", "autorecipe", "search", str(tiny_npz), "--budget", "5 trials",
+def search_process(data, out, budget: str) -> subprocess.Popen:
+    """`autorecipe search` over the regularization bucket, in another process."""
+    command = [sys.executable, "-m", "autorecipe", "search", str(data), "--budget", budget,
                "--out", str(out), "--quiet", "--no-retrain", "--no-library", "--device", "cpu",
                "--buckets", "regularization", "--epochs", "3"]
     for knob, value in TINY.items():
         if knob != "epochs":  # the trial length is --epochs
             command += ["--set", f"{knob}={value}"]
-    worker = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_a_killed_search_resumes_without_losing_or_repeating_trials(tiny_npz, tmp_path):
+    out = tmp_path / "killed"
+    worker = search_process(tiny_npz, out, "5 trials")
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and worker.poll() is None:
             time.sleep(0.5)
-            if (out / "search.json").exists() and _finished(load_study(out)) >= 2:
+            if (out / "search.json").exists() and len(_done(load_study(out))) >= 2:
                 break
         assert worker.poll() is None, "the search ended before it could be killed"
         worker.send_signal(signal.SIGKILL)
@@ -276,16 +305,41 @@ def test_a_killed_search_resumes_without_losing_or_repeating_trials(tiny_npz, tm
     finally:
         if worker.poll() is None:
             worker.kill()
-    done_before = {t.number: t.params for t in load_study(out).trials
-                   if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
+    done_before = {t.number: t.params for t in _done(load_study(out))}
     assert len(done_before) >= 2
     resumed = autorecipe.search(str(tiny_npz), out=out, resume=True, device="cpu", retrain=False, library=False)
     trials = resumed.study.trials
     done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert all(trials[n].params == params and trials[n].state != TrialState.FAIL for n, params in done_before.items())
-    assert _finished(resumed.study) == 5 and len(done) == 5 - resumed.counts["failed"] + _interrupted(trials)
+    assert _finished(resumed.study) == 5 and len(done) == 5 - resumed.counts["failed"]
+    assert resumed.counts["interrupted"] == _interrupted(trials)
     assert len({json.dumps(t.params, sort_keys=True) for t in done}) == len(done)  # nothing run twice
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+def test_a_second_worker_joins_a_running_search(tiny_npz, tmp_path):
+    out = tmp_path / "shared"
+    first = search_process(tiny_npz, out, "8 trials")
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.2)
+            if (out / "search.json").exists() and load_study(out).get_trials(states=(TrialState.RUNNING,)):
+                break
+        assert first.poll() is None, "the first worker ended before the second could join"
+        second = autorecipe.search(str(tiny_npz), out=out, resume=True, device="cpu", retrain=False, library=False)
+        assert first.wait(timeout=300) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+    trials = load_study(out).trials
+    assert not [t for t in trials if "interrupted" in t.user_attrs]  # the live worker's trial was left to it
+    assert len({t.user_attrs["worker"] for t in trials}) == 2 and 8 <= _finished(second.study) <= 9
+    assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == len(trials)  # no recipe twice
+
+
+def _done(study) -> list:
+    return [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
 
 
 def _finished(study) -> int:

@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     fit.add_argument("--out", help="output folder (default: runs/fit-DATE-TIME)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    fit.add_argument("--val-fraction", type=float, default=0.1, help="held-out share without --val (default 0.1)")
+    fit.add_argument("--val-fraction", type=float, default=0.1,
+                     help="held-out share without --val (default 0.1; 0: train on every image, keep the last epoch)")
     fit.add_argument("--auto-lr", action="store_true",
                      help="choose the learning rate with a range test first (curve saved as lr_finder.csv)")
     fit.add_argument("--auto-batch", action="store_true",
@@ -111,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
                                           "~/.autorecipe/library)")
     search.add_argument("--no-library", action="store_true", help="neither read nor write the recipe library")
     search.add_argument("--no-retrain", action="store_true", help="skip retraining the best recipe")
+    search.add_argument("--retrain-on-all", action="store_true",
+                        help="retrain the best recipe on training and validation images together (no --val)")
     search.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     search.add_argument("--out", help="output folder (default: runs/search-DATE-TIME)")
     search.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -172,6 +175,7 @@ def _search(args) -> int:
                     sampler=args.sampler, pruner=args.pruner, min_epochs=args.min_epochs, cv=args.cv,
                     storage=args.storage, study_name=args.study_name, resume=args.resume,
                     library=False if args.no_library else args.library, retrain=not args.no_retrain,
+                    retrain_on_all=args.retrain_on_all,
                     out=args.out, seed=args.seed, device=args.device, val_fraction=args.val_fraction,
                     live=None if args.quiet else LiveTrials(err))
     table = Table(title="autorecipe search", show_header=False)
@@ -179,8 +183,10 @@ def _search(args) -> int:
     rows = [("status", result.status), ("best trial", f"{result.best_trial}: {_pct(result.score)}"),
             ("trials", f"{found['complete']} complete, {found['pruned']} pruned, {found['failed']} failed")]
     rows += [(f"importance: {bucket}", f"{value:.2f}") for bucket, value in result.bucket_importance.items()]
-    if result.run is not None:
+    if result.run is not None and result.run.metrics["val_accuracy"] is not None:
         rows.append(("retrained validation accuracy", _pct(result.run.metrics["val_accuracy"])))
+    elif result.run is not None:
+        rows.append(("retrained", f"on all {result.run.metrics['num_train']:,} labelled images"))
     for key, value in rows:
         table.add_row(key, str(value))
     out.print(table)

@@ -53,7 +53,8 @@ def fit(
     """Train a classifier on `data` with the default (or given) recipe and save it to `out`.
 
     `data`, `val` and `test` are image folders, CSV manifests, .npz files, "digits", or
-    (x, y) arrays. Without `val`, a seeded stratified `val_fraction` of `data` is held out.
+    (x, y) arrays. Without `val`, a seeded stratified `val_fraction` of `data` is held out;
+    `val_fraction=0` trains on every image, without validation, and keeps the last epoch.
     `time_budget` is seconds or text such as "10m". `model` replaces the recipe's model: a
     name ("resnet18", "package.module:factory", "timm:<name>"), an nn.Module, or a factory
     called with the keyword arguments it accepts among num_classes, in_channels and image_size.
@@ -63,7 +64,8 @@ def fit(
     with a user error leaves no new folder behind.
     """
     recipe, network = _model(make_recipe(recipe, overrides, epochs), model)
-    check_fraction(val_fraction)
+    if val_fraction != 0:
+        check_fraction(val_fraction)
     time_budget = parse_duration(time_budget) if time_budget is not None else None
     dev = choose_device(device)
     out = Path(out) if out is not None else _default_out()
@@ -121,7 +123,7 @@ def _metrics(result: TrainResult, splits: Splits, device: torch.device, seed: in
         "images_per_second": sum(rates) / len(rates) if rates else None,
         "device": str(device), "precision": result.precision, "batch_size": result.batch_size,
         "peak_lr": result.peak_lr, "seed": seed, "num_classes": len(splits.train.classes),
-        "num_train": len(splits.train), "num_val": len(splits.val), "skipped_files": splits.skipped,
+        "num_train": len(splits.train), "num_val": len(splits.val) if splits.val else 0, "skipped_files": splits.skipped,
         "autorecipe_version": __version__, "torch_version": torch.__version__,
     }
 
@@ -164,7 +166,7 @@ class Splits:
 
     recipe: Recipe
     train: ImageData
-    val: ImageData
+    val: ImageData | None  # None: no validation (val_fraction 0)
     test: ImageData | None
     skipped: int
     decode_seconds: float
@@ -178,7 +180,9 @@ def load_splits(data, val, test, recipe: Recipe, val_fraction: float, seed: int,
     recipe = recipe.with_values({"image_size": source.image_size,
                                  "channels": "gray" if source.channels == 1 else "rgb"})
     loaded = [source]
-    if val is None:
+    if val is None and val_fraction == 0:
+        train_data, val_data = source, None
+    elif val is None:
         train_index, val_index = stratified_split(source.y, val_fraction, seed)
         train_data, val_data = source.subset(train_index), source.subset(val_index)
     else:
@@ -193,7 +197,7 @@ def load_splits(data, val, test, recipe: Recipe, val_fraction: float, seed: int,
         if images is not None and on_data:
             on_data(role, images)
     log.info("data: %d training, %d validation%s images; %d classes; %dx%d %s",
-             len(train_data), len(val_data), f", {len(test_data)} test" if test_data else "",
+             len(train_data), len(val_data) if val_data else 0, f", {len(test_data)} test" if test_data else "",
              len(source.classes), source.image_size, source.image_size, recipe.data.channels)
     return Splits(recipe, train_data, val_data, test_data, sum(len(d.skipped) for d in loaded),
                    sum(d.decode_seconds for d in loaded))

@@ -87,14 +87,16 @@ class BudgetClock:
 
     def exhausted(self) -> bool:
         """Whether the search must stop: time, epochs or trials spent."""
-        trials = self.budget.trials is not None and _finished(self.study) >= self.budget.trials
+        trials = self.budget.trials is not None and _started(self.study) >= self.budget.trials
         return trials or self.out_of_time() or self.out_of_epochs()
 
     def seconds_left(self) -> float | None:
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
 
-def _finished(study: optuna.Study) -> int:
-    """Trials that count against a trials budget: complete, pruned, or failed (not cut off by a kill)."""
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+def _started(study: optuna.Study) -> int:
+    """Trials that count against a trials budget: complete, pruned, failed (not cut off by a kill), or
+    running in another worker."""
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL,
+              optuna.trial.TrialState.RUNNING)
     return sum(1 for t in study.get_trials(deepcopy=False, states=states) if "interrupted" not in t.user_attrs)

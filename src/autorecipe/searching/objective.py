@@ -9,6 +9,8 @@ goes on; a trial cut off by the budget is recorded as pruned.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +28,32 @@ from .budgets import BudgetClock
 from .space import OUTSIDE, RESOURCE_KNOB, SearchSpace
 
 log = logging.getLogger("autorecipe")
+
+
+WORKER = "worker"  # trial user attribute: host:pid of the process running it
+
+
+def worker_id() -> str:
+    """This process, as host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def is_cut_off(trial) -> bool:
+    """Whether a running trial's process is gone (killed), rather than another worker still running it.
+
+    Only a process on this host can be checked; a trial another host runs counts as alive (with a
+    database storage, Optuna's heartbeat fails it when that host stops).
+    """
+    host, _, pid = str(trial.user_attrs.get(WORKER, "")).rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return not host
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return int(pid) == os.getpid()
 
 
 class TrialFailed(Exception):
@@ -47,9 +75,10 @@ class Trainer:
     on_epoch: Callable[[optuna.Trial, dict], None] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
-        recipe = self.space.sample(trial, self.base).with_values({RESOURCE_KNOB: self.max_epochs})
         trial.set_user_attr("epochs_run", 0)
+        trial.set_user_attr(WORKER, worker_id())
         try:
+            recipe = self.space.sample(trial, self.base).with_values({RESOURCE_KNOB: self.max_epochs})
             train_data, val_data = self.data(recipe)
             if self.folds:
                 return self._cross_validate(trial, recipe, train_data)

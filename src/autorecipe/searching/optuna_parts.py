@@ -12,6 +12,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from ..errors import AutorecipeError
 from ..knobs import Choice, IntRange
+from .objective import queue_again
 from .space import SWITCH, SearchSpace
 
 SAMPLERS = ("tpe", "random", "qmc", "grid", "gp")
@@ -21,6 +22,8 @@ REDUCTION_FACTOR = 3
 GRID_POINTS = 3  # values per number knob on a grid
 MAX_GRID = 100_000  # grid points Optuna can list without running out of memory
 JOURNAL = "study.journal"
+DATABASES = ("postgresql", "mysql", "sqlite", "oracle", "mssql")  # URL schemes of Optuna's RDB storage
+HEARTBEAT_S, GRACE_S = 60, 300  # seconds: a database worker's heartbeat, and the silence that ends its trial
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
@@ -88,6 +91,12 @@ def make_pruner(name: str, max_epochs: int, min_epochs: int | None = None) -> op
     raise AutorecipeError(f"--pruner {name}: unknown pruner; valid pruners: {', '.join(PRUNERS)}")
 
 
+def _run_again(study: optuna.Study, trial) -> None:
+    """Queue a trial whose worker's heartbeat stopped, marked interrupted (run again, not failed)."""
+    study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+    queue_again(study, trial)
+
+
 def open_storage(url: str | None, folder: Path) -> optuna.storages.BaseStorage | str:
     """The study's storage: a journal file in `folder` by default, else any Optuna storage URL."""
     if url is None:
@@ -95,6 +104,10 @@ def open_storage(url: str | None, folder: Path) -> optuna.storages.BaseStorage |
     if url.startswith("sqlite"):
         optuna.logging.get_logger("autorecipe").warning("SQLite storage is not safe for parallel workers")
     try:
+        if url.split(":", 1)[0].split("+", 1)[0] in DATABASES:
+            # a worker that stops beating for GRACE_S (a killed host) has its trial failed and run again
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                              heartbeat_stale_trial_callback=_run_again)
         return optuna.storages.get_storage(url)
     except (ValueError, ImportError, ModuleNotFoundError) as error:
         raise AutorecipeError(f"--storage {url}: cannot open it: {error}") from None

@@ -10,7 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..knobs import registry
-from .space import knob_of
+from .space import OUTSIDE, SearchSpace, knob_of
 
 log = logging.getLogger("autorecipe")
 
@@ -34,19 +34,22 @@ def trial_score(trial: FrozenTrial) -> float | None:
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
-    """Number of trials in each state (complete, pruned, failed, running, waiting)."""
+    """Number of trials in each state (complete, pruned, failed, running, waiting), and of trials cut
+    off by Ctrl-C or a kill (`interrupted`: run again, so not counted as failed)."""
     names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
              TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
-    found = dict.fromkeys(names.values(), 0)
+    found = dict.fromkeys([*names.values(), "interrupted"], 0)
     for trial in study.get_trials(deepcopy=False):
-        found[names[trial.state]] += 1
+        interrupted = trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted")
+        found["interrupted" if interrupted else names[trial.state]] += 1
     return found
 
 
-def trials_csv(study: optuna.Study) -> str:
-    """The trials table: one row per trial, its state, score, epochs, time and every searched knob."""
+def trials_csv(study: optuna.Study, space: SearchSpace) -> str:
+    """The trials table: one row per trial, its state, score, epochs, time and the value of every
+    searched knob it set (an off switch as the knob's off value)."""
     trials = study.get_trials(deepcopy=False)
-    knobs = list(dict.fromkeys(name for t in trials for name in t.params))
+    knobs = list(space.ranges)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(TRIAL_COLUMNS + tuple(knobs))
@@ -56,8 +59,13 @@ def trials_csv(study: optuna.Study) -> str:
         score = trial_score(t)
         writer.writerow([t.number, t.state.name.lower(), "" if score is None else score,
                          t.user_attrs.get("epochs_run", 0), seconds, bool(t.user_attrs.get("warm_start")),
-                         t.user_attrs.get("error", "")] + [t.params.get(k, "") for k in knobs])
+                         t.user_attrs.get("error", "")] + [_values(t, space).get(k, "") for k in knobs])
     return out.getvalue()
+
+
+def _values(trial: FrozenTrial, space: SearchSpace) -> dict:
+    """The knob values a trial trained with: its parameters, and knobs a queued recipe pinned outside their ranges."""
+    return {**space.values_of(trial.params), **trial.user_attrs.get(OUTSIDE, {})}
 
 
 def importance(study: optuna.Study, seed: int = 0) -> tuple[dict[str, float], dict[str, float]]:

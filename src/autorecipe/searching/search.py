@@ -2,13 +2,15 @@
 
 The study lives in `out` (an Optuna journal file by default), so `resume=True` continues a
 search stopped by Ctrl-C or a kill: completed trials are kept, trials cut off mid-training
-are run again, and the budget counts what was already spent.
+are run again, and trial and epoch budgets count what was already spent. `resume=True` while
+another process still searches in `out` adds a second worker to the same study.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,13 +25,14 @@ from ..data.dataset import ImageData
 from ..device import choose_device
 from ..errors import AutorecipeError
 from ..files import write_atomic
+from ..data.split import check_fraction
 from ..fitting import fit, load_splits, make_recipe
 from ..recipe import Recipe
 from ..run import Run
 from .budgets import Budget, BudgetClock, parse_budget
 from .display import LiveTrials
 from .library import library_dir, nearest_recipes, record
-from .objective import Trainer, TrialFailed, queue_again
+from .objective import Trainer, TrialFailed, is_cut_off, queue_again
 from .optuna_parts import make_pruner, make_sampler, open_storage
 from .results import best_trial, counts, importance, trials_csv
 from .space import OUTSIDE, RESOURCE_KNOB, build_space, fixed_values, read_space_file
@@ -75,6 +78,7 @@ def search(
     library: str | Path | bool | None = None,
     warm_start: bool = True,
     retrain: bool = True,
+    retrain_on_all: bool = False,
     out: str | Path | None = None,
     seed: int = 0,
     device: str | None = None,
@@ -85,7 +89,9 @@ def search(
 
     Writes to `out`: the study, best_recipe.yaml, trials.csv, importance.json, summary.json,
     search.log and (with `retrain`) the best recipe retrained at full budget in `out/final`.
-    `library=False` neither reads nor writes the recipe library. `live` is a LiveTrials display.
+    `library=False` neither reads nor writes the recipe library. `retrain_on_all` retrains on the
+    training and validation images together (the validation split from `data`: no `val`). `live`
+    is a LiveTrials display.
     """
     out = Path(out) if out is not None else _default_out()
     settings = _settings(out, resume, dict(
@@ -101,6 +107,11 @@ def search(
     max_epochs, folds = base.optimization.epochs, settings["cv"]
     if folds is not None and not 2 <= folds <= 20:
         raise AutorecipeError(f"--cv {folds}: use from 2 to 20 folds")
+    if val is None:
+        check_fraction(settings["val_fraction"])
+    if retrain and retrain_on_all and val is not None:
+        raise AutorecipeError("--retrain-on-all pools the validation split with the training images: hold it "
+                              "out of DATA (drop --val), or join both into one CSV manifest and search that")
     budget.check(max_epochs * (folds or 1))
     sampler_ = make_sampler(settings["sampler"], search_space, settings["seed"])
     pruner_ = (optuna.pruners.WilcoxonPruner(p_threshold=0.1) if folds
@@ -117,6 +128,8 @@ def search(
         splits = load_splits(data, val, None, base, settings["val_fraction"], settings["seed"], None, None)
         base = splits.recipe
         study = _open_study(settings, out, sampler_, pruner_, resume)
+        if resume:  # a new random stream: a resumed or second worker must not redraw the first one's
+            study.sampler = make_sampler(settings["sampler"], search_space, _fresh_seed(settings["seed"], study))
         write_atomic(out / SETTINGS, json.dumps(settings, indent=1).encode())
         if not resume and warm_start:
             warm = nearest_recipes(library_dir(library or None), splits.train) if library is not False else []
@@ -128,7 +141,7 @@ def search(
         status = _optimize(study, trainer, clock, live)
         return _finish(study, search_space, base, splits, out, status, library, retrain,
                        dict(data=data, val=val, device=device, seed=settings["seed"],
-                            val_fraction=settings["val_fraction"]), clock)
+                            val_fraction=0 if retrain_on_all else settings["val_fraction"]), clock)
     finally:
         optuna.logging.set_verbosity(optuna_verbosity)
         log.removeHandler(handler)
@@ -163,7 +176,7 @@ def _finish(study, space, base: Recipe, splits, out: Path, status: str, library,
                                RESOURCE_KNOB: base.optimization.epochs})
     score = best.value if best.value is not None else max(best.intermediate_values.values())
     recipe.save(out / "best_recipe.yaml")
-    write_atomic(out / "trials.csv", trials_csv(study).encode())
+    write_atomic(out / "trials.csv", trials_csv(study, space).encode())
     knobs, buckets = importance(study, seed=fit_args["seed"])
     write_atomic(out / "importance.json", json.dumps({"buckets": buckets, "knobs": knobs}, indent=1).encode())
     found = counts(study)
@@ -203,12 +216,19 @@ def _open_study(settings: dict, out: Path, sampler, pruner, resume: bool) -> opt
     except optuna.exceptions.DuplicatedStudyError:
         raise AutorecipeError(f"study {settings['study_name']!r} already exists in {settings['storage']}; "
                               f"pass --resume to continue it or --study-name to start another") from None
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # killed: nothing runs them
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_cut_off(trial):  # another worker runs it
+            continue
         storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
         storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         queue_again(study, trial)
         log.info("trial %d was cut off by a kill; queued again", trial.number)
     return study
+
+
+def _fresh_seed(seed: int, study: optuna.Study) -> int:
+    """A sampler seed drawn from the search's seed, the trials so far and this process."""
+    return int(np.random.SeedSequence([seed, len(study.trials), os.getpid()]).generate_state(1)[0])
 
 
 def _data_source(data, val, splits, settings: dict, folds: int | None):

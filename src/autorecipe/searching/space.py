@@ -8,6 +8,7 @@ A space file narrows ranges (a knob that can be off keeps that option), fixes kn
 range to a knob declared without one:
 
     width: [0.25, 1.0]        # a number knob: [low, high] inside its valid range
+    batch_size: [64, 256]     # a number knob searched over listed options: the options to try
     model: [resnet9]          # a choice, bool or text knob: the options to try
     precision: auto           # a single value fixes the knob
 """
@@ -186,7 +187,8 @@ def _narrow(knob: Knob, entry: Any) -> Space:
         return Choice((knob.validate(entry),))
     if not entry:
         raise AutorecipeError(f"{where}: an empty list; give [low, high] or the options to try")
-    if knob.type in (int, float) and knob.choices is None and len(entry) != 1:
+    listed = isinstance(knob.search, Choice)  # a number knob searched over listed options (batch_size)
+    if knob.type in (int, float) and knob.choices is None and not listed and len(entry) != 1:
         if len(entry) != 2:
             raise AutorecipeError(f"{where}: {entry!r}: a number knob takes [low, high]")
         low, high = (knob.validate(v) for v in entry)

@@ -12,24 +12,30 @@ import optuna
 from ..recipe import Recipe
 from .space import OUTSIDE, SearchSpace
 
-# Known strong variations of the default recipe, by architecture family (model-name prefix).
-STRONG: dict[str, list[dict]] = {
-    "resnet": [
-        # heavier regularization for small or noisy data: more smoothing and decay, dropout before the head
-        {"label_smoothing": 0.2, "weight_decay": 1e-3, "dropout": 0.1},
-        # cosine decay with a short warmup and a lower peak learning rate
-        {"schedule": "cosine", "warmup": 0.1, "lr": 0.2},
-        # AdamW with decoupled decay (weight_decay_mode auto)
-        {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 5e-2, "warmup": 0.1},
-    ],
+# Known strong variations of the default recipe, for every architecture family.
+GENERAL: list[dict] = [
+    # heavier regularization for small or noisy data: more smoothing and decay, dropout before the head
+    {"label_smoothing": 0.2, "weight_decay": 1e-3, "dropout": 0.1},
+    # cosine decay with a short warmup and a lower peak learning rate
+    {"schedule": "cosine", "warmup": 0.1, "lr": 0.2},
+    # AdamW with decoupled decay (weight_decay_mode auto)
+    {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 5e-2, "warmup": 0.1},
+]
+# ... and for some families (model-name prefix), their own published training style.
+FAMILY: dict[str, list[dict]] = {
+    # DeiT-style: AdamW, cosine, long warmup, mixup and cutmix, stochastic depth
+    "vit": [{"optimizer": "adamw", "lr": 1e-3, "weight_decay": 5e-2, "schedule": "cosine", "warmup": 0.2,
+             "mixup_alpha": 0.8, "cutmix_alpha": 1.0, "drop_path": 0.1}],
+    "convnext": [{"optimizer": "adamw", "lr": 2e-3, "weight_decay": 5e-2, "schedule": "cosine", "warmup": 0.2,
+                  "drop_path": 0.1}],
 }
 
 
 def strong_recipes(base: Recipe) -> list[Recipe]:
     """The known strong recipes for `base`'s architecture family, as variations of `base`."""
     model = base.architecture.model
-    return [base.with_values(changes) for family, variants in STRONG.items() if model.startswith(family)
-            for changes in variants]
+    family = [changes for prefix, variants in FAMILY.items() if model.startswith(prefix) for changes in variants]
+    return [base.with_values(changes) for changes in family + GENERAL]
 
 
 def enqueue(study: optuna.Study, space: SearchSpace, recipes: list[Recipe]) -> int:
