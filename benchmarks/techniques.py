@@ -77,7 +77,7 @@ TECHNIQUES: dict[str, dict] = {
     "gradient clipping at 1": {"grad_clip": 1.0},
     "batch-norm momentum 0.3": {"bn_momentum": 0.3},
     "batch-norm eps 1e-3": {"bn_eps": 1e-3},
-    "inputs scaled to [0, 1]": {"input_norm": "scale"},
+    "inputs scaled to 0..1": {"input_norm": "scale"},
     "no channels-last": {"channels_last": False},
     # slowest last (TTA triples evaluation; kornia's automatic policies cost up to a training step
     # per batch on a CPU; bf16 and fp16 are emulated on CPUs without native units; compile compiles)
