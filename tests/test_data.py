@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -85,13 +89,13 @@ def test_parallel_decode_gives_the_serial_arrays(tmp_path, monkeypatch):
     serial, serial_failures, _ = decode_files(paths, 10, False, workers=1)
     pools, progress = [], []
 
-    class RecordingPool(cache.ProcessPoolExecutor):
+    class RecordingPool(cache.ThreadPoolExecutor):
         def __init__(self, workers, **options):
             pools.append(workers)
             super().__init__(workers, **options)
 
     monkeypatch.setattr(cache, "SERIAL_BELOW", 0)
-    monkeypatch.setattr(cache, "ProcessPoolExecutor", RecordingPool)
+    monkeypatch.setattr(cache, "ThreadPoolExecutor", RecordingPool)
     monkeypatch.setenv("AUTORECIPE_CACHE", str(tmp_path / "parallel-cache"))  # no reuse of the serial result
     parallel, failures, from_cache = decode_files(paths, 10, False, workers=2,
                                                   on_progress=lambda done, total: progress.append((done, total)))
@@ -101,6 +105,18 @@ def test_parallel_decode_gives_the_serial_arrays(tmp_path, monkeypatch):
     np.testing.assert_array_equal(parallel, serial)
     assert parallel[:130].reshape(130, 3, -1).mean(-1).argmax(1).tolist() == [i % 3 for i in range(130)]
     assert sorted(progress)[-1] == (201, 201) and len(progress) == 4
+
+
+def test_parallel_decoding_works_from_a_script_without_a_main_guard(image_folder, tmp_path):
+    script = tmp_path / "plain.py"  # no `if __name__ == "__main__":`, as users write scripts
+    script.write_text("import autorecipe.data.cache as cache\n"
+                      "from autorecipe.data.dataset import load_data\n"
+                      "cache.SERIAL_BELOW = 0\n"
+                      f"print(len(load_data({str(image_folder)!r}, 16, 'rgb', use_cache=False)))\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "AUTORECIPE_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) > 0
 
 
 def test_gif_uses_its_first_frame_and_webp_decodes(tmp_path):

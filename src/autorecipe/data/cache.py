@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ import numpy as np
 from .images import decode_chunk
 
 DECODER_VERSION = 1  # bump when decoding changes, so stale caches are not reused
-SERIAL_BELOW = 512   # fewer files than this decode in-process (no worker start-up)
+SERIAL_BELOW = 512   # fewer files than this decode in one thread
 
 
 def cache_root() -> Path:
@@ -102,7 +101,9 @@ def decode_files(
 
 
 def _decode_into(x, paths, size, gray, workers, on_progress) -> dict[int, str]:
-    """Fill `x` with decoded images, in worker processes when there are many."""
+    """Fill `x` with decoded images, in worker threads when there are many (Pillow releases the GIL
+    while it decodes and resizes; threads, unlike spawned processes, need no `__main__` guard in
+    the user's script)."""
     failures: dict[int, str] = {}
     workers = workers or os.cpu_count() or 1
     chunk = max(64, min(1024, len(paths) // (workers * 4) + 1))
@@ -125,7 +126,7 @@ def _decode_into(x, paths, size, gray, workers, on_progress) -> dict[int, str]:
         for start in starts:
             store(start, decode_chunk(paths[start:start + chunk], size, gray))
         return failures
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ThreadPoolExecutor(workers) as pool:
         futures = {pool.submit(decode_chunk, paths[s:s + chunk], size, gray): s for s in starts}
         for future in as_completed(futures):
             store(futures[future], future.result())
