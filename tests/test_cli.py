@@ -22,6 +22,7 @@ def test_fit_writes_files_and_prints_a_table(tmp_path, capsys):
     assert "validation accuracy" in printed.out and str(tmp_path) in printed.out
     assert "1,618 images, 10 classes, 8x8 gray" in printed.err
     assert {"model.safetensors", "recipe.yaml", "classes.json", "history.csv", "metrics.json"} <= set(os.listdir(tmp_path))
+    assert Recipe.load(tmp_path / "recipe.yaml").optimization.lr == 0.4  # the automatic lr, resolved
 
 
 def test_fit_without_quiet_shows_progress_and_the_final_table(image_folder, tmp_path, capsys):

@@ -13,7 +13,7 @@ from autorecipe.model import Classifier
 from autorecipe.optimization import precision as precision_module
 from autorecipe.optimization.compilation import compiled
 from autorecipe.optimization.muon import orthogonalize
-from autorecipe.optimization.optimizers import OPTIMIZERS, build_optimizer
+from autorecipe.optimization.optimizers import AUTO_LR, OPTIMIZERS, build_optimizer, resolve_lr
 from autorecipe.optimization.precision import resolve_precision
 from autorecipe.optimization.schedule import apply_schedule, lr_factor, momentum_at, peak_lr
 from autorecipe.optimization.step import Stepper
@@ -49,6 +49,17 @@ def test_each_optimizer_lowers_a_convex_loss(name):
         loss.backward()
         optimizer.step()
     assert F.mse_loss(model(x), y).item() < 0.05 * first
+
+
+def test_an_automatic_lr_is_the_optimizers_usual_one_and_sgds_the_architectures():
+    assert Recipe().optimization.lr == 0.0  # auto
+    assert resolve_lr(Recipe()).optimization.lr == 0.4  # ResNet-9 scales its scores down and trains hot
+    assert resolve_lr(Recipe().with_values({"model": "vgg11"})).optimization.lr == 0.1
+    assert resolve_lr(Recipe().with_values({"model": "usermodels:tiny_net"})).optimization.lr == 0.1
+    assert set(AUTO_LR) == set(OPTIMIZERS) - {"sgd"}
+    for name, lr in AUTO_LR.items():
+        assert resolve_lr(Recipe().with_values({"optimizer": name})).optimization.lr == lr
+    assert resolve_lr(Recipe().with_values({"lr": 0.05, "model": "vgg11"})).optimization.lr == 0.05
 
 
 def test_unknown_optimizer_names_the_choices():

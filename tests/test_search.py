@@ -19,6 +19,7 @@ from autorecipe import AutorecipeError, Recipe
 from autorecipe.cli import main
 from autorecipe.data.dataset import load_data
 from autorecipe.fitting import load_splits
+from autorecipe.optimization.optimizers import resolve_lr
 from autorecipe.searching.budgets import Budget, parse_budget
 from autorecipe.searching.library import MetaFeatures, nearest_recipes, read_library, record
 from autorecipe.knobs import Choice, Uniform, is_active, registry
@@ -162,7 +163,7 @@ def test_a_small_search_writes_its_outputs(searched):
     summary = json.loads((result.path / "summary.json").read_text())
     assert summary["best_score"] == result.score and set(summary["trials"]) >= {"complete", "pruned", "failed"}
     assert (result.path / "final" / "model.safetensors").exists()
-    assert autorecipe.load(result.path / "final").recipe == result.recipe.with_values(
+    assert autorecipe.load(result.path / "final").recipe == resolve_lr(result.recipe).with_values(
         {"batch_size": result.run.metrics["batch_size"]})
 
 
@@ -290,16 +291,21 @@ def search_process(data, out, budget: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def wait_until(worker: subprocess.Popen, out, ready) -> None:
+    """Wait until the study the worker searches in `out` is `ready`; the worker must still be running."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and worker.poll() is None:
+        time.sleep(0.2)
+        if (out / "search.json").exists() and ready(load_study(out)):
+            break
+    assert worker.poll() is None, "the search ended too soon"
+
+
 def test_a_killed_search_resumes_without_losing_or_repeating_trials(tiny_npz, tmp_path):
     out = tmp_path / "killed"
     worker = search_process(tiny_npz, out, "5 trials")
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and worker.poll() is None:
-            time.sleep(0.5)
-            if (out / "search.json").exists() and len(_done(load_study(out))) >= 2:
-                break
-        assert worker.poll() is None, "the search ended before it could be killed"
+        wait_until(worker, out, lambda study: len(_done(study)) >= 2)
         worker.send_signal(signal.SIGKILL)
         worker.wait()
     finally:
@@ -321,12 +327,7 @@ def test_a_second_worker_joins_a_running_search(tiny_npz, tmp_path):
     out = tmp_path / "shared"
     first = search_process(tiny_npz, out, "8 trials")
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and first.poll() is None:
-            time.sleep(0.2)
-            if (out / "search.json").exists() and load_study(out).get_trials(states=(TrialState.RUNNING,)):
-                break
-        assert first.poll() is None, "the first worker ended before the second could join"
+        wait_until(first, out, lambda study: study.get_trials(states=(TrialState.RUNNING,)))
         second = autorecipe.search(str(tiny_npz), out=out, resume=True, device="cpu", retrain=False, library=False)
         assert first.wait(timeout=300) == 0
     finally:

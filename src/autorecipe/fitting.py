@@ -23,6 +23,7 @@ from .durations import parse_duration
 from .errors import AutorecipeError
 from .optimization.batch_finder import find_batch_size
 from .optimization.lr_finder import find_lr
+from .optimization.optimizers import resolve_lr
 from .progress import NullReporter, Reporter
 from .recipe import Recipe
 from .run import Run
@@ -77,7 +78,7 @@ def fit(
         reporter = reporter or NullReporter()
         splits = load_splits(data, val, test, recipe, val_fraction, seed, on_data, reporter.decode)
         handler = _log_to(out / "run.log", held)
-        recipe, train_data, val_data = splits.recipe, splits.train, splits.val
+        recipe, train_data, val_data = resolve_lr(splits.recipe), splits.train, splits.val
         if auto_batch:
             recipe = find_batch_size(recipe, train_data, dev, seed, network)
         (out / "lr_finder.csv").unlink(missing_ok=True)  # never a stale curve from an earlier run

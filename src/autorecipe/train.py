@@ -18,7 +18,7 @@ from .inference import layout, predict_logits, score
 from .model import Classifier
 from .optimization.compilation import compiled
 from .optimization.finetune import freeze_backbone, layerwise_groups
-from .optimization.optimizers import build_optimizer
+from .optimization.optimizers import build_optimizer, resolve_lr
 from .optimization.precision import autocast, resolve_precision
 from .optimization.schedule import apply_schedule, batch_size, peak_lr
 from .optimization.step import Stepper
@@ -69,6 +69,7 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
     the recipe's model.
     """
     reporter = reporter or NullReporter()
+    recipe = resolve_lr(recipe)
     opt_knobs, reg_knobs = recipe.optimization, recipe.regularization
     seed_everything(seed)
     model = Classifier(recipe, len(train_data.classes), train_data.channels, train_data.image_size, network)

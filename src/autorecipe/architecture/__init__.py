@@ -41,13 +41,16 @@ class ModelSpec:
 Builder = Callable[[ModelSpec], nn.Module]
 MODELS: dict[str, Builder] = {}
 HONOURS: dict[str, tuple[str, ...]] = {}  # model name -> the family-specific knobs its builder applies
+SGD_LR: dict[str, float] = {}  # model name -> its peak SGD learning rate for a batch of 512 (lr: 0, auto)
+DEFAULT_SGD_LR = 0.1  # the usual CIFAR/ImageNet value (0.1 for a batch of 128-256, with warmup: 0.1 for 512 is safe)
 # Knobs that only some families apply; width, colour_stem and initialization apply to every zoo model.
 FAMILY_KNOBS = ("depth", "activation", "pooling", "normalization", "stem_stride", "squeeze_excite", "head",
                 "flattened", "patch_size")
 
 
-def register(name: str, honours: tuple[str, ...]) -> Callable[[Builder], Builder]:
-    """Decorator: make a builder reachable by name, listing the family-specific knobs it applies."""
+def register(name: str, honours: tuple[str, ...], sgd_lr: float = DEFAULT_SGD_LR) -> Callable[[Builder], Builder]:
+    """Decorator: make a builder reachable by name, listing the family-specific knobs it applies and
+    the peak SGD learning rate (for a batch of 512) that an automatic lr gives it."""
     unknown = set(honours) - set(FAMILY_KNOBS)
     if unknown:
         raise ValueError(f"model {name}: {sorted(unknown)} are not family-specific knobs")
@@ -55,8 +58,14 @@ def register(name: str, honours: tuple[str, ...]) -> Callable[[Builder], Builder
     def add(builder: Builder) -> Builder:
         MODELS[name] = builder
         HONOURS[name] = tuple(honours)
+        SGD_LR[name] = sgd_lr
         return builder
     return add
+
+
+def sgd_lr(model: str) -> float:
+    """The architecture's peak SGD learning rate for a batch of 512 (user and timm models: the usual 0.1)."""
+    return SGD_LR.get(model, DEFAULT_SGD_LR)
 
 
 def honoured_by(knob_name: str) -> list[str]:

@@ -24,7 +24,8 @@ def group(parts: Parts, c_in: int, c_out: int, convs: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-@register("fastnet", honours=("depth", "activation", "pooling", "normalization", "stem_stride", "head", "flattened"))
+@register("fastnet", honours=("depth", "activation", "pooling", "normalization", "stem_stride", "head", "flattened"),
+          sgd_lr=0.4)  # its class scores are scaled down, so it trains at 4x the usual lr
 def fastnet(spec: ModelSpec) -> nn.Module:
     """Stem and three conv-pool groups of two convolutions each (64, 256, 256 channels at width 1)."""
     parts = Parts.of(spec, activation="gelu", head="max")

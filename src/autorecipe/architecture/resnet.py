@@ -16,7 +16,8 @@ RESNET_KNOBS = ("depth", "activation", "normalization", "stem_stride", "squeeze_
 SE_REDUCTION = 16
 
 
-@register("resnet9", honours=RESNET_KNOBS + ("pooling",))
+@register("resnet9", honours=RESNET_KNOBS + ("pooling",),
+          sgd_lr=0.4)  # its class scores are scaled down, so it trains at 4x the usual lr
 def resnet9(spec: ModelSpec) -> nn.Module:
     """Three stages of conv-pool, the first and last with a two-conv residual branch (Myrtle.ai, 2018)."""
     parts = Parts.of(spec, head="max")

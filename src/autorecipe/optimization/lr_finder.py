@@ -27,7 +27,7 @@ from ..data.loader import BatchLoader
 from ..errors import AutorecipeError
 from ..files import write_atomic
 from ..recipe import Recipe
-from .optimizers import LR
+from .optimizers import LR, resolve_lr
 from .schedule import batch_size, peak_lr
 from .trial import Trial
 
@@ -107,6 +107,7 @@ def find_lr(recipe: Recipe, train_data: ImageData, device: torch.device, seed: i
             steps: int = STEPS) -> tuple[Recipe, LRCurve]:
     """Run the range test with the recipe's model, optimizer and batch size; return the recipe with the
     suggested lr (expressed for the reference batch, as the lr knob is) and the curve."""
+    recipe = resolve_lr(recipe)
     trial = Trial(recipe, train_data, device, seed, network)
     batch = batch_size(recipe.optimization, len(train_data))
     batches = BatchLoader(train_data, device, batch, shuffle=True, drop_last=True, seed=seed)

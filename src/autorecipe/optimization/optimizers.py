@@ -8,14 +8,19 @@ bucket (with their own weight decay) and may carry an `lr_scale` that the schedu
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
+from ..architecture import sgd_lr
 from ..knobs import Choice, Uniform, knob
 from .lamb import LAMB
 from .lars import LARS
 from .lion import Lion
 from .muon import Muon
+
+if TYPE_CHECKING:
+    from ..recipe import Recipe
 
 Builder = Callable[[list[dict], object], torch.optim.Optimizer]
 OPTIMIZERS: dict[str, Builder] = {}
@@ -80,12 +85,17 @@ OPTIMIZER = knob(
     search=Choice(("sgd", "adamw", "lamb", "lion", "muon")),
     doc="sgd (momentum, Nesterov), adam, adamw, rmsprop, adagrad, lamb (You et al., 2019), lars "
         "(You et al., 2017), lion (Chen et al., 2023), or muon (orthogonalized momentum for conv and "
-        "linear weights, muon_fallback for the rest). Adaptive methods want a much smaller lr (try --auto-lr).",
+        "linear weights, muon_fallback for the rest). With lr 0 (auto) each gets its usual learning rate.",
 )
+# The usual peak learning rate of each optimizer for a batch of 512 (lr: 0, auto); SGD's is the architecture's.
+AUTO_LR = {"adam": 2e-3, "adamw": 4e-3, "rmsprop": 1e-3, "adagrad": 5e-2, "lamb": 1e-2, "lars": 2.0, "lion": 4e-4,
+           "muon": 4e-3}
 LR = knob(
-    "lr", bucket="optimization", default=0.4, baseline=0.4, low=1e-6, high=100.0,
+    "lr", bucket="optimization", default=0.0, baseline=0.0, low=0.0, high=100.0,
     search=Uniform(1e-4, 2.0, log=True),
-    doc="Peak learning rate (reached at the end of warmup) for a batch of 512; see lr_scaling.",
+    doc="Peak learning rate (reached at the end of warmup) for a batch of 512; see lr_scaling. 0 = auto: "
+        "the optimizer's usual value (SGD: 0.4 for resnet9 and fastnet, 0.1 for other models; adamw 4e-3, "
+        "lion 4e-4, ...).",
 )
 MOMENTUM = knob(
     "momentum", bucket="optimization", default=0.9, baseline=0.9, low=0.0, high=0.999,
@@ -109,6 +119,15 @@ MUON_FALLBACK = knob(
     doc="The optimizer muon uses for biases and normalization parameters (everything that is not a "
         "conv or linear weight), at the same lr.",
 )
+
+
+def resolve_lr(recipe: Recipe) -> Recipe:
+    """`recipe` with lr 0 (auto) replaced by its optimizer's usual peak lr for a batch of 512."""
+    opt = recipe.optimization
+    if opt.lr:
+        return recipe
+    lr = sgd_lr(recipe.architecture.model) if opt.optimizer == "sgd" else AUTO_LR[opt.optimizer]
+    return recipe.with_values({"lr": lr})
 
 
 def build_optimizer(section, groups: list[dict]) -> torch.optim.Optimizer:

@@ -17,7 +17,7 @@ from ..regularization.augment import build_augmentation
 from ..regularization.label_smoothing import training_loss
 from ..regularization.weight_decay import attach_penalties, decay_mode, parameter_groups
 from .finetune import layerwise_groups
-from .optimizers import build_optimizer
+from .optimizers import build_optimizer, resolve_lr
 from .precision import autocast, resolve_precision
 from .step import Stepper
 
@@ -29,6 +29,7 @@ class Trial:
     """
 
     def __init__(self, recipe: Recipe, train_data: ImageData, device: torch.device, seed: int = 0, network=None):
+        recipe = resolve_lr(recipe)
         opt, self.reg = recipe.optimization, recipe.regularization
         torch.manual_seed(seed)
         self.device, self.channels_last = device, opt.channels_last

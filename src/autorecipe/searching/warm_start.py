@@ -16,8 +16,8 @@ from .space import OUTSIDE, SearchSpace
 GENERAL: list[dict] = [
     # heavier regularization for small or noisy data: more smoothing and decay, dropout before the head
     {"label_smoothing": 0.2, "weight_decay": 1e-3, "dropout": 0.1},
-    # cosine decay with a short warmup and a lower peak learning rate
-    {"schedule": "cosine", "warmup": 0.1, "lr": 0.2},
+    # cosine decay with a short warmup
+    {"schedule": "cosine", "warmup": 0.1},
     # AdamW with decoupled decay (weight_decay_mode auto)
     {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 5e-2, "warmup": 0.1},
 ]
