@@ -21,6 +21,7 @@ from autorecipe.data.dataset import load_data
 from autorecipe.fitting import load_splits
 from autorecipe.optimization.optimizers import resolve_lr
 from autorecipe.searching.budgets import Budget, parse_budget
+from autorecipe.searching.local import MAX_CHANGES, moved, step
 from autorecipe.searching.library import MetaFeatures, nearest_recipes, read_library, record
 from autorecipe.knobs import Choice, Uniform, is_active, registry
 from autorecipe.searching.optuna_parts import GRID_POINTS, SAMPLERS, grid, make_sampler
@@ -185,6 +186,31 @@ def test_the_strong_recipes_of_the_family_are_queued_after_the_base_recipe():
     assert [space.sample(study.ask(), base) for _ in expected] == expected
     vit = strong_recipes(Recipe().with_values({"model": "vit_tiny"}))
     assert vit[0].optimization.optimizer == "adamw" and len(vit) == len(GENERAL) + 1
+
+
+def test_a_local_step_changes_one_to_three_knobs_by_a_small_move():
+    space, base = build_space(), Recipe()
+    for seed in range(20):
+        stepped = step(base, space, np.random.default_rng(seed))
+        changed = [name for name in space.ranges if stepped.get(name) != base.get(name)]
+        assert 1 <= len(changed) <= MAX_CHANGES
+        assert all(space.ranges[name].contains(stepped.get(name)) for name in changed)
+    rng = np.random.default_rng(0)
+    near = [moved(space.ranges["label_smoothing"], 0.1, rng) for _ in range(50)]
+    assert all(abs(v - 0.1) <= 0.2 * 0.3 + 1e-12 for v in near) and len(set(near)) > 40
+    assert moved(space.ranges["mixup_alpha"], 0.0, rng) >= 0.1  # off: switched on
+    assert moved(space.ranges["hflip"], True, rng) is False
+
+
+def test_every_other_trial_after_the_warm_start_steps_from_the_incumbent(tiny_npz, tmp_path):
+    result = small_search(tiny_npz, tmp_path / "local", budget="6 trials", library=False)
+    trials = result.study.trials
+    warm = [t for t in trials if t.user_attrs.get("warm_start")]
+    local = [t.number for t in trials if t.user_attrs.get("local")]
+    assert local and local[0] == len(warm)  # first after the warm start, then every other trial
+    assert all(b - a == 2 for a, b in zip(local, local[1:]))
+    rows = (result.path / "trials.csv").read_text().splitlines()
+    assert rows[0].split(",")[6] == "local" and rows[1 + local[0]].split(",")[6] == "True"
 
 
 def test_the_library_records_a_study_and_warm_starts_the_next(searched, tiny_npz, tmp_path):

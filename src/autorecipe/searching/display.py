@@ -22,7 +22,8 @@ def trials_table(study: optuna.Study, last: int | None = None, title: str | None
         table.add_column(column, justify=justify, overflow="fold")
     for t in trials[-last:] if last else trials:
         score = trial_score(t)
-        state = t.state.name.lower() + (" (warm)" if t.user_attrs.get("warm_start") else "")
+        state = t.state.name.lower() + (" (warm)" if t.user_attrs.get("warm_start") else
+                                        " (local)" if t.user_attrs.get("local") else "")
         if t.user_attrs.get("error"):
             state += f": {t.user_attrs['error'][:40]}"
         mark = "[bold green]" if best is not None and t.number == best.number else ""

@@ -151,7 +151,7 @@ class _TrialReporter(NullReporter):
 def queue_again(study: optuna.Study, trial) -> None:
     """Queue a cut-off trial's recipe to run again (keeping its warm-start mark)."""
     study.enqueue_trial(trial.params, user_attrs={k: v for k, v in trial.user_attrs.items()
-                                                  if k in ("warm_start", OUTSIDE)})
+                                                  if k in ("warm_start", "local", OUTSIDE)})
 
 
 def _best(result: TrainResult) -> float:

@@ -14,7 +14,7 @@ from .space import OUTSIDE, SearchSpace, knob_of
 
 log = logging.getLogger("autorecipe")
 
-TRIAL_COLUMNS = ("number", "state", "value", "epochs_run", "seconds", "warm_start", "error")
+TRIAL_COLUMNS = ("number", "state", "value", "epochs_run", "seconds", "warm_start", "local", "error")
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -59,6 +59,7 @@ def trials_csv(study: optuna.Study, space: SearchSpace) -> str:
         score = trial_score(t)
         writer.writerow([t.number, t.state.name.lower(), "" if score is None else score,
                          t.user_attrs.get("epochs_run", 0), seconds, bool(t.user_attrs.get("warm_start")),
+                         bool(t.user_attrs.get("local")),
                          t.user_attrs.get("error", "")] + [_values(t, space).get(k, "") for k in knobs])
     return out.getvalue()
 

@@ -32,10 +32,11 @@ from ..run import Run
 from .budgets import Budget, BudgetClock, parse_budget
 from .display import LiveTrials
 from .library import library_dir, nearest_recipes, record
+from .local import propose
 from .objective import Trainer, TrialFailed, is_cut_off, queue_again
 from .optuna_parts import make_pruner, make_sampler, open_storage
 from .results import best_trial, counts, importance, trials_csv
-from .space import OUTSIDE, RESOURCE_KNOB, build_space, fixed_values, read_space_file
+from .space import RESOURCE_KNOB, build_space, fixed_values, read_space_file
 from .warm_start import enqueue, strong_recipes
 
 log = logging.getLogger("autorecipe")
@@ -154,6 +155,8 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live) -
         live.start(study)
     try:
         while not clock.exhausted():
+            if propose(study, trainer.space, trainer.base, trainer.seed):
+                log.info("trial %d: a local step from the best recipe so far", len(study.trials) - 1)
             study.optimize(trainer, n_trials=1, catch=(TrialFailed,),
                            callbacks=[live.refresh] if live else None)
     except KeyboardInterrupt:
@@ -172,8 +175,7 @@ def _finish(study, space, base: Recipe, splits, out: Path, status: str, library,
     if best is None:
         raise AutorecipeError("no trial finished an epoch within the budget; give a larger budget "
                               "or a smaller model (e.g. --set width=0.25)")
-    recipe = base.with_values({**space.values_of(best.params), **best.user_attrs.get(OUTSIDE, {}),
-                               RESOURCE_KNOB: base.optimization.epochs})
+    recipe = space.recipe_of(best, base).with_values({RESOURCE_KNOB: base.optimization.epochs})
     score = best.value if best.value is not None else max(best.intermediate_values.values())
     recipe.save(out / "best_recipe.yaml")
     write_atomic(out / "trials.csv", trials_csv(study, space).encode())

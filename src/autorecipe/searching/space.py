@@ -79,6 +79,10 @@ class SearchSpace:
                 values[name] = space.off
         return values
 
+    def recipe_of(self, trial, base: Recipe) -> Recipe:
+        """The recipe a trial trained: `base` with its parameters and its pinned out-of-range values."""
+        return base.with_values({**self.values_of(trial.params), **trial.user_attrs.get(OUTSIDE, {})})
+
     def describe(self) -> list[tuple[str, str, str]]:
         """(knob, bucket, range) rows for display."""
         knobs = self.knobs()
