@@ -211,6 +211,8 @@ def test_every_other_trial_after_the_warm_start_steps_from_the_incumbent(tiny_np
     assert all(b - a == 2 for a, b in zip(local, local[1:]))
     rows = (result.path / "trials.csv").read_text().splitlines()
     assert rows[0].split(",")[6] == "local" and rows[1 + local[0]].split(",")[6] == "True"
+    plain = small_search(tiny_npz, tmp_path / "random", budget="6 trials", library=False, sampler="random")
+    assert not [t for t in plain.study.trials if t.user_attrs.get("local")]  # another sampler runs as it is
 
 
 def test_the_library_records_a_study_and_warm_starts_the_next(searched, tiny_npz, tmp_path):

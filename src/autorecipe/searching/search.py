@@ -139,7 +139,7 @@ def search(
         clock = BudgetClock(budget, study)
         trainer = Trainer(search_space, base, _data_source(data, val, splits, settings, folds), dev, clock,
                           max_epochs, settings["seed"], folds, on_epoch=live.refresh if live else None)
-        status = _optimize(study, trainer, clock, live)
+        status = _optimize(study, trainer, clock, live, local=settings["sampler"] == "tpe")
         return _finish(study, search_space, base, splits, out, status, library, retrain,
                        dict(data=data, val=val, device=device, seed=settings["seed"],
                             val_fraction=0 if retrain_on_all else settings["val_fraction"]), clock)
@@ -149,13 +149,14 @@ def search(
         handler.close()
 
 
-def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live) -> str:
-    """Run trials one at a time until the budget is spent; returns completed or interrupted."""
+def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, local: bool) -> str:
+    """Run trials one at a time (with `local`, every other one a local step) until the budget is
+    spent; returns completed or interrupted."""
     if live:
         live.start(study)
     try:
         while not clock.exhausted():
-            if propose(study, trainer.space, trainer.base, trainer.seed):
+            if local and propose(study, trainer.space, trainer.base, trainer.seed):
                 log.info("trial %d: a local step from the best recipe so far", len(study.trials) - 1)
             study.optimize(trainer, n_trials=1, catch=(TrialFailed,),
                            callbacks=[live.refresh] if live else None)
