@@ -10,13 +10,22 @@ recipe's accuracy and the best row's difference from it. Rows run in table order
 that would end past --budget-minutes (judged by the slowest row so far) is not started, and
 the output names it.
 
+With --results FILE every finished row is appended to FILE (JSON lines) and rows already there
+are not run again: an interrupted table resumes, and several processes sharing one FILE split
+the rows between them (each claims a row before running it; --reverse takes them from the end),
+for example one per core with OMP_NUM_THREADS=1. Run once more with the same FILE to print the
+whole table.
+
     python benchmarks/techniques.py ../shared/data/cifar10 [--only "mixup 0.2,cutmix 1.0"] [--seeds 3]
                                    [--budget-minutes 240]   (the whole table: about 3 h on 2 cores)
+                                   [--results rows.jsonl [--reverse]]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import tempfile
 import time
@@ -104,6 +113,58 @@ def write_manifests(root: Path, folder: Path, train_per_class: int, val_per_clas
     return folder / "train.csv", folder / "val.csv"
 
 
+class RowStore:
+    """Finished rows and claims in a JSON-lines file shared by the processes that fill one table."""
+
+    def __init__(self, path: Path | None, config: str) -> None:
+        self.path, self.config = path, config
+
+    def _records(self) -> list[dict]:
+        """This configuration's records (a file may hold rows of other budgets: they are ignored)."""
+        if self.path is None or not self.path.exists():
+            return []
+        records = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        return [r for r in records if r.get("config") == self.config]
+
+    def _append(self, record: dict) -> None:
+        record["config"] = self.config
+        if self.path is not None:
+            with open(self.path, "a") as handle:  # one short line per write: appends do not interleave
+                handle.write(json.dumps(record) + "\n")
+
+    def done(self) -> dict[str, dict]:
+        """Finished rows by name."""
+        return {r["name"]: r for r in self._records() if "accuracies" in r}
+
+    def claim(self, name: str) -> bool:
+        """Claim a row unless it is finished or claimed by a live process on this host."""
+        for record in self._records():
+            if record["name"] != name:
+                continue
+            if "accuracies" in record:
+                return False
+            if record.get("claimed") != os.getpid() and _alive(record.get("claimed", 0)):
+                return False
+        self._append({"name": name, "claimed": os.getpid()})
+        return True
+
+    def finish(self, name: str, accuracies: list[float], seconds: float, device: str, precision: str) -> None:
+        self._append({"name": name, "accuracies": accuracies, "seconds": seconds,
+                      "device": device, "precision": precision})
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, nargs="?", default=Path(__file__).parents[1] / "../shared/data/cifar10",
@@ -115,6 +176,8 @@ def main() -> None:
     parser.add_argument("--val-per-class", type=int, default=200)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--budget-minutes", type=float, default=240.0)
+    parser.add_argument("--results", type=Path, help="JSON-lines file of finished rows: resume and share rows")
+    parser.add_argument("--reverse", action="store_true", help="take rows from the end of the table")
     args = parser.parse_args()
     if args.val_per_class > 5000 - VAL_FROM or args.train_per_class > VAL_FROM:
         parser.error(f"at most {VAL_FROM} training and {5000 - VAL_FROM} validation files per class")
@@ -131,14 +194,19 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="techniques-"))
     train_csv, val_csv = write_manifests(args.root, work, args.train_per_class, args.val_per_class)
     console = Console(width=140)
+    store = RowStore(args.results, f"{args.seeds} seeds, {args.epochs} epochs, {args.train_per_class}/class"
+                                   f" train, {args.val_per_class}/class val, device {args.device}")
     results: dict[str, list[float]] = {}
     seconds: dict[str, float] = {}
+    device = precision = ""
     start = time.perf_counter()
     skipped: list[str] = []
-    for name in rows:
+    for name in (rows[::-1] if args.reverse else rows):
         elapsed = time.perf_counter() - start
         if seconds and elapsed + args.seeds * max(seconds.values()) > 60 * args.budget_minutes:
             skipped.append(name)
+            continue
+        if args.results is not None and not store.claim(name):
             continue
         accuracies, row_start = [], time.perf_counter()
         for seed in range(args.seeds):
@@ -147,13 +215,23 @@ def main() -> None:
             accuracies.append(100 * run.metrics["val_accuracy"])
         results[name] = accuracies
         seconds[name] = (time.perf_counter() - row_start) / args.seeds
+        device, precision = run.metrics["device"], run.metrics["precision"]
+        store.finish(name, accuracies, seconds[name], device, precision)
         console.print(f"{name}: {' '.join(f'{a:.2f}' for a in accuracies)} ({seconds[name]:.0f} s/run)")
+    for name, record in store.done().items():
+        if name in rows and name not in results:
+            results[name], seconds[name] = record["accuracies"], record["seconds"]
+            device, precision = record["device"], record["precision"]
+    missing = [name for name in rows if name not in results and name not in skipped]
+    if "default recipe" not in results or missing:
+        print(f"rows still running or not run in another process: {', '.join(missing) or 'default recipe'}")
+        return
 
     base = statistics.mean(results["default recipe"])
     table = Table(title=f"techniques on CIFAR-10: {10 * args.train_per_class:,} training images "
                         f"({args.train_per_class}/class), {args.epochs} epochs, {args.seeds} seeds; validation "
                         f"{10 * args.val_per_class:,} images (files {VAL_FROM}..{VAL_FROM + args.val_per_class - 1}"
-                        f" of each class); {run.metrics['device']} ({run.metrics['precision']})")
+                        f" of each class); {device} ({precision})")
     for column, justify in (("technique", "left"), ("overrides", "left"), ("val accuracy %", "right"),
                             ("vs default", "right"), ("s/run", "right")):
         table.add_column(column, justify=justify)
@@ -168,13 +246,13 @@ def main() -> None:
     if skipped:
         print(f"not run (past the {args.budget_minutes:g}-minute budget): {', '.join(skipped)}")
     others = [name for name in rows if name != "default recipe"]
-    minutes = (time.perf_counter() - start) / 60
+    minutes = sum(seconds[name] for name in rows) * args.seeds / 60
     if others:
         best = max(others, key=lambda n: statistics.mean(results[n]))
         print(f"default recipe {base:.2f}%; best technique: {best} "
-              f"{statistics.mean(results[best]) - base:+.2f} points ({minutes:.1f} min in all)")
+              f"{statistics.mean(results[best]) - base:+.2f} points ({minutes:.1f} min of training runs)")
     else:
-        print(f"default recipe {base:.2f}% ({minutes:.1f} min in all)")
+        print(f"default recipe {base:.2f}% ({minutes:.1f} min of training runs)")
 
 
 if __name__ == "__main__":
