@@ -106,6 +106,19 @@ def test_bad_yaml_is_a_clear_error(tmp_path):
 def test_conditional_knobs_name_the_knob_they_depend_on():
     from autorecipe.knobs import is_active
     nesterov = registry()["nesterov"]
-    assert nesterov.when == ("optimizer", ("sgd", "muon"))
+    assert nesterov.when.knobs == ("optimizer",)
     assert is_active(nesterov, {"optimizer": "sgd"}) and not is_active(nesterov, {"optimizer": "adamw"})
     assert is_active(registry()["lr"], {})
+
+
+def test_conditions_combine_tests_and_read_switches():
+    from autorecipe.knobs import is_active
+    mix_prob, switch = registry()["mix_prob"], registry()["mix_switch_prob"]
+    for mixup, cutmix, mixed, both in ((0.0, 0.0, False, False), (0.2, 0.0, True, False),
+                                       (0.0, 1.0, True, False), (0.2, 1.0, True, True)):
+        values = {"mixup_alpha": mixup, "cutmix_alpha": cutmix}
+        assert is_active(mix_prob, values) is mixed and is_active(switch, values) is both
+    assert not is_active(registry()["ema_warmup"], {"ema_decay": 0.0})
+    assert is_active(registry()["ema_warmup"], {"ema_decay": 0.999})
+    assert not is_active(registry()["min_delta"], {"patience": 0})
+    assert is_active(registry()["min_delta"], {"patience": 5})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +83,36 @@ Space = Uniform | IntRange | Choice
 
 
 @dataclass(frozen=True)
+class Not:
+    """Condition values: anything except these (`Not((0,))`: a knob whose off value is 0 is on)."""
+
+    values: tuple
+
+    def __contains__(self, value: Any) -> bool:
+        return value not in self.values
+
+
+ON = Not((0,))  # a number knob that switches its technique off at 0 (mixup_alpha, ema_decay, patience) is on
+
+
+@dataclass(frozen=True)
+class Condition:
+    """When a conditional knob matters: all (or with `any_of`, any) of its (other knob, values) tests hold."""
+
+    tests: tuple[tuple[str, Container], ...]
+    any_of: bool = False
+
+    @property
+    def knobs(self) -> tuple[str, ...]:
+        """The knobs the condition reads."""
+        return tuple(name for name, _ in self.tests)
+
+    def holds(self, values: dict[str, Any]) -> bool:
+        results = (values.get(name) in allowed for name, allowed in self.tests)
+        return any(results) if self.any_of else all(results)
+
+
+@dataclass(frozen=True)
 class Knob:
     """One declared recipe setting."""
 
@@ -95,7 +125,7 @@ class Knob:
     low: float | None = None
     high: float | None = None
     choices: tuple | None = None
-    when: tuple[str, tuple] | None = None
+    when: Condition | None = None
     other: tuple[str, Callable[[str], bool]] | None = None
 
     @property
@@ -175,13 +205,13 @@ def knob(
     low: float | None = None,
     high: float | None = None,
     choices: tuple | list | None = None,
-    when: tuple[str, tuple] | None = None,
+    when: tuple[str, Container] | Condition | None = None,
     other: tuple[str, Callable[[str], bool]] | None = None,
 ) -> Knob:
     """Declare a knob and register it; returns the declaration.
 
     `when=(other, values)` marks a conditional knob: it only matters while the knob `other`
-    has one of `values` (search leaves it out otherwise). `other=(description, accepts)` lets a
+    has one of `values` (search leaves it out otherwise); a `Condition` combines several tests. `other=(description, accepts)` lets a
     text knob with choices also take the values `accepts` returns true for.
     """
     if bucket not in BUCKETS:
@@ -192,7 +222,7 @@ def knob(
         raise ValueError(f"knob {name}: default must be a bool, int, float or str")
     declared = Knob(name, bucket, default, baseline, doc, search, low, high,
                     tuple(choices) if choices is not None else None,
-                    (when[0], tuple(when[1])) if when is not None else None, other)
+                    _condition(when), other)
     for value in (default, baseline):
         if declared.validate(value) != value:
             raise ValueError(f"knob {name}: {value!r} does not have the default's type")
@@ -210,14 +240,22 @@ def registry() -> dict[str, Knob]:
     for module in _DECLARING_MODULES:
         importlib.import_module(module)
     for declared in _REGISTRY.values():
-        if declared.when is not None and declared.when[0] not in _REGISTRY:
-            raise ValueError(f"knob {declared.name}: condition names an unknown knob {declared.when[0]!r}")
+        for other in declared.when.knobs if declared.when is not None else ():
+            if other not in _REGISTRY:
+                raise ValueError(f"knob {declared.name}: condition names an unknown knob {other!r}")
     return _REGISTRY
 
 
 def is_active(knob: Knob, values: dict[str, Any]) -> bool:
     """Whether a conditional knob matters, given the values of the other knobs by name."""
-    return knob.when is None or values.get(knob.when[0]) in knob.when[1]
+    return knob.when is None or knob.when.holds(values)
+
+
+def _condition(when: tuple[str, Container] | Condition | None) -> Condition | None:
+    if when is None or isinstance(when, Condition):
+        return when
+    other, allowed = when
+    return Condition(((other, allowed if isinstance(allowed, Not) else tuple(allowed)),))
 
 
 def bucket_knobs(bucket: str) -> dict[str, Knob]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..knobs import IntRange, Uniform, knob
+from ..knobs import ON, IntRange, Uniform, knob
 
 PATIENCE = knob(
     "patience", bucket="regularization", default=0, baseline=0, low=0, high=100_000,
@@ -11,7 +11,7 @@ PATIENCE = knob(
 )
 MIN_DELTA = knob(
     "min_delta", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=1.0,
-    search=Uniform(0.0, 0.01),
+    search=Uniform(0.0, 0.01), when=("patience", ON),
     doc="Early stopping: the smallest gain in validation accuracy (a fraction) that counts as improving.",
 )
 

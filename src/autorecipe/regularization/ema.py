@@ -7,7 +7,7 @@ import copy
 import torch
 from torch import nn
 
-from ..knobs import Choice, Uniform, knob
+from ..knobs import ON, Choice, Uniform, knob
 
 EMA_DECAY = knob(
     "ema_decay", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=0.99999,
@@ -17,6 +17,7 @@ EMA_DECAY = knob(
 )
 EMA_WARMUP = knob(
     "ema_warmup", bucket="regularization", default=True, baseline=True, search=Choice((True, False)),
+    when=("ema_decay", ON),
     doc="Ramp the EMA decay up as min(ema_decay, (1 + t) / (10 + t)) at step t, so early weights fade fast.",
 )
 

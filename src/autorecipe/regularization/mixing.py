@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..knobs import Uniform, knob
+from ..knobs import ON, Condition, Uniform, knob
 
 MIXUP_ALPHA = knob(
     "mixup_alpha", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=10.0,
@@ -27,12 +27,12 @@ CUTMIX_ALPHA = knob(
 )
 MIX_PROB = knob(
     "mix_prob", bucket="regularization", default=1.0, baseline=1.0, low=0.0, high=1.0,
-    search=Uniform(0.3, 1.0),
+    search=Uniform(0.3, 1.0), when=Condition((("mixup_alpha", ON), ("cutmix_alpha", ON)), any_of=True),
     doc="Probability that a batch is mixed at all (mixup or cutmix on).",
 )
 MIX_SWITCH_PROB = knob(
     "mix_switch_prob", bucket="regularization", default=0.5, baseline=0.5, low=0.0, high=1.0,
-    search=Uniform(0.0, 1.0),
+    search=Uniform(0.0, 1.0), when=Condition((("mixup_alpha", ON), ("cutmix_alpha", ON))),
     doc="With both mixup and cutmix on: probability that a mixed batch uses cutmix rather than mixup.",
 )
 

@@ -220,7 +220,7 @@ def _conditions_first(ranges: dict[str, Space]) -> dict[str, Space]:
     pending = dict(ranges)
     while pending:
         ready = [n for n in pending
-                 if registry()[n].when is None or registry()[n].when[0] not in pending]
+                 if registry()[n].when is None or not set(registry()[n].when.knobs) & set(pending)]
         for name in ready or list(pending):  # a cycle of conditions: keep declaration order
             ordered[name] = pending.pop(name)
     return ordered
