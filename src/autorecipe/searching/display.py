@@ -8,6 +8,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .results import best_trial, trial_score
+from .space import SWITCH, knob_of
 
 SHOWN = 20  # most recent trials in the live table
 
@@ -29,7 +30,7 @@ def trials_table(study: optuna.Study, last: int | None = None, title: str | None
         mark = "[bold green]" if best is not None and t.number == best.number else ""
         table.add_row(f"{mark}{t.number}", state, str(t.user_attrs.get("epochs_run", 0)),
                       f"{mark}{100 * score:.2f}%" if score is not None else "-",
-                      " ".join(f"{k}={_short(v)}" for k, v in t.params.items()))
+                      recipe_text(t.params))
     return table
 
 
@@ -52,6 +53,18 @@ class LiveTrials:
     def stop(self) -> None:
         self.refresh()
         self.live.stop()
+
+
+def recipe_text(params: dict) -> str:
+    """A trial's parameters as knob=value, a technique switched off as knob=off."""
+    shown = []
+    for name, value in params.items():
+        if name.endswith(SWITCH) and knob_of(name) != name:
+            if value is False:
+                shown.append(f"{knob_of(name)}=off")
+        else:
+            shown.append(f"{name}={_short(value)}")
+    return " ".join(shown)
 
 
 def _short(value) -> str:

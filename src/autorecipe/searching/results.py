@@ -70,7 +70,11 @@ def _values(trial: FrozenTrial, space: SearchSpace) -> dict:
 
 
 def importance(study: optuna.Study, seed: int = 0) -> tuple[dict[str, float], dict[str, float]]:
-    """fANOVA importance of each searched knob and, summed, of each bucket; empty with too few trials."""
+    """fANOVA importance of each searched knob and, summed, of each bucket; empty with too few trials.
+
+    fANOVA scores the parameters every complete trial has; a knob that can be off is scored by
+    its on/off switch (and its value, when every trial had it on), summed under the knob's name.
+    """
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) < 3:
         return {}, {}
@@ -80,8 +84,14 @@ def importance(study: optuna.Study, seed: int = 0) -> tuple[dict[str, float], di
     except (ValueError, RuntimeError) as error:  # e.g. no parameter shared by the complete trials
         log.warning("knob importance not computed: %s", error)
         return {}, {}
-    buckets: dict[str, float] = {}
+    by_knob: dict[str, float] = {}
     for name, value in knobs.items():
-        bucket = registry()[knob_of(name)].bucket
-        buckets[bucket] = buckets.get(bucket, 0.0) + value
-    return dict(knobs), dict(sorted(buckets.items(), key=lambda kv: -kv[1]))
+        by_knob[knob_of(name)] = by_knob.get(knob_of(name), 0.0) + value
+    buckets: dict[str, float] = {}
+    for name, value in by_knob.items():
+        buckets[registry()[name].bucket] = buckets.get(registry()[name].bucket, 0.0) + value
+    return _descending(by_knob), _descending(buckets)
+
+
+def _descending(scores: dict[str, float]) -> dict[str, float]:
+    return dict(sorted(scores.items(), key=lambda kv: -kv[1]))
