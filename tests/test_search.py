@@ -299,6 +299,31 @@ def test_a_search_folder_is_not_overwritten_and_resume_needs_one(tiny_npz, searc
         small_search(tiny_npz, tmp_path / "nothing", resume=True)
 
 
+def test_a_search_whose_data_does_not_load_leaves_no_folder(tmp_path):
+    one_class = tmp_path / "one.npz"
+    np.savez(one_class, x=np.zeros((20, 8, 8), np.uint8), y=np.zeros(20, int))
+    with pytest.raises(AutorecipeError, match="class"):
+        small_search(one_class, tmp_path / "runs" / "study")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_trials_show_knob_values_and_importance_is_by_knob():
+    from autorecipe.searching.display import recipe_text
+    assert recipe_text({"mixup_alpha_on": False, "cutmix_alpha_on": True, "cutmix_alpha": 0.5, "hflip": True}) \
+        == "mixup_alpha=off cutmix_alpha=0.5 hflip=True"
+    from autorecipe.searching.results import importance
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(16):
+        trial = study.ask()
+        on = trial.suggest_categorical("mixup_alpha_on", [True, False])
+        if on:
+            trial.suggest_float("mixup_alpha", 0.1, 1.0)
+        study.tell(trial, trial.suggest_float("label_smoothing", 0.0, 0.3) + (0.5 if on else 0.0))
+    knobs, buckets = importance(study)
+    assert list(knobs) == ["mixup_alpha", "label_smoothing"]  # scored by its switch, named by the knob
+    assert buckets == {"regularization": pytest.approx(1.0)}
+
+
 def test_show_study_prints_the_trials(searched, capsys):
     result, _ = searched
     assert main(["show-study", str(result.path)]) == 0

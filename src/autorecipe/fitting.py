@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import shutil
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -21,6 +18,7 @@ from .data.split import check_fraction, stratified_split
 from .device import choose_device
 from .durations import parse_duration
 from .errors import AutorecipeError
+from .output_folder import close_logs, default_folder, hold_log, log_to, make_folder
 from .optimization.batch_finder import find_batch_size
 from .optimization.lr_finder import find_lr
 from .optimization.optimizers import resolve_lr
@@ -69,15 +67,15 @@ def fit(
         check_fraction(val_fraction)
     time_budget = parse_duration(time_budget) if time_budget is not None else None
     dev = choose_device(device)
-    out = Path(out) if out is not None else _default_out()
-    created = _make_folder(out)
-    held = _hold_log()
+    out = Path(out) if out is not None else default_folder("fit")
+    created = make_folder(out)
+    held = hold_log()
     handler = None
     try:
         log.info("autorecipe %s fit %s on %s, seed %d", __version__, _describe(data), dev, seed)
         reporter = reporter or NullReporter()
         splits = load_splits(data, val, test, recipe, val_fraction, seed, on_data, reporter.decode)
-        handler = _log_to(out / "run.log", held)
+        handler = log_to(out / "run.log", held)
         recipe, train_data, val_data = resolve_lr(splits.recipe), splits.train, splits.val
         if auto_batch:
             recipe = find_batch_size(recipe, train_data, dev, seed, network)
@@ -106,10 +104,7 @@ def fit(
             shutil.rmtree(created, ignore_errors=True)
         raise
     finally:
-        for h in (held, handler):
-            if h is not None:
-                log.removeHandler(h)
-                h.close()
+        close_logs(held, handler)
 
 
 def _metrics(result: TrainResult, splits: Splits, device: torch.device, seed: int) -> dict:
@@ -222,38 +217,3 @@ def _log_skipped(role: str, images: ImageData) -> None:
 
 def _describe(data) -> str:
     return "arrays" if isinstance(data, tuple) else str(data)
-
-
-def _default_out() -> Path:
-    base = Path("runs") / datetime.now().strftime("fit-%Y%m%d-%H%M%S")
-    out, n = base, 1
-    while out.exists():
-        n += 1
-        out = base.with_name(f"{base.name}-{n}")
-    return out
-
-
-def _make_folder(out: Path) -> Path | None:
-    """Create `out` and its missing parents; returns the topmost folder created (None if `out` existed)."""
-    missing = [p for p in (out, *out.parents) if not p.exists()]
-    out.mkdir(parents=True, exist_ok=True)
-    return missing[-1] if missing else None
-
-
-def _hold_log() -> logging.handlers.MemoryHandler:
-    """Keep log records in memory until the data has loaded, so a data error writes no run.log."""
-    held = logging.handlers.MemoryHandler(capacity=sys.maxsize, flushLevel=logging.CRITICAL + 1)
-    log.addHandler(held)
-    log.setLevel(logging.INFO)
-    return held
-
-
-def _log_to(path: Path, held: logging.handlers.MemoryHandler) -> logging.Handler:
-    """Log to `path`, starting with the records `held` so far (which then stops holding)."""
-    handler = logging.FileHandler(path, mode="w")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    held.setTarget(handler)
-    held.flush()
-    log.removeHandler(held)
-    log.addHandler(handler)
-    return handler

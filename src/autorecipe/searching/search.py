@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +27,10 @@ from ..errors import AutorecipeError
 from ..files import write_atomic
 from ..data.split import check_fraction
 from ..fitting import fit, load_splits, make_recipe
+from ..output_folder import close_logs, default_folder, hold_log, log_to, make_folder
 from ..recipe import Recipe
 from ..run import Run
 from .budgets import Budget, BudgetClock, parse_budget
-from .display import LiveTrials
 from .library import library_dir, nearest_recipes, record
 from .local import propose
 from .objective import Trainer, TrialFailed, is_cut_off, queue_again
@@ -94,7 +94,7 @@ def search(
     training and validation images together (the validation split from `data`: no `val`). `live`
     is a LiveTrials display.
     """
-    out = Path(out) if out is not None else _default_out()
+    out = Path(out) if out is not None else default_folder("search")
     settings = _settings(out, resume, dict(
         recipe=make_recipe(recipe, overrides, epochs).to_dict(), fixed=_fixed_names(overrides),
         space=_space_entries(space), buckets=list(buckets) if buckets is not None else None,
@@ -119,14 +119,14 @@ def search(
                else make_pruner(settings["pruner"], max_epochs, settings["min_epochs"]))
     dev = choose_device(device)
 
-    out.mkdir(parents=True, exist_ok=True)
-    handler = _log_to(out / "search.log")
+    created, held, handler = make_folder(out), hold_log(), None
     optuna_verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         log.info("autorecipe %s search %s on %s; budget %s; %d knobs", __version__,
                  "arrays" if isinstance(data, tuple) else data, dev, budget, len(search_space))
         splits = load_splits(data, val, None, base, settings["val_fraction"], settings["seed"], None, None)
+        handler = log_to(out / "search.log", held, mode="a")
         base = splits.recipe
         study = _open_study(settings, out, sampler_, pruner_, resume)
         if resume:  # a new random stream: a resumed or second worker must not redraw the first one's
@@ -143,10 +143,13 @@ def search(
         return _finish(study, search_space, base, splits, out, status, library, retrain,
                        dict(data=data, val=val, device=device, seed=settings["seed"],
                             val_fraction=0 if retrain_on_all else settings["val_fraction"]), clock)
+    except BaseException:
+        if created is not None and handler is None:  # the data did not load: leave no new folder behind
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     finally:
         optuna.logging.set_verbosity(optuna_verbosity)
-        log.removeHandler(handler)
-        handler.close()
+        close_logs(held, handler)
 
 
 def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, local: bool) -> str:
@@ -275,20 +278,3 @@ def _fixed_names(overrides) -> list[str]:
 def _space_entries(space) -> dict | None:
     """A space file's entries, read once so that a resumed search uses the same space."""
     return read_space_file(space) if space is not None else None
-
-
-def _default_out() -> Path:
-    base = Path("runs") / datetime.now().strftime("search-%Y%m%d-%H%M%S")
-    out, n = base, 1
-    while out.exists():
-        n += 1
-        out = base.with_name(f"{base.name}-{n}")
-    return out
-
-
-def _log_to(path: Path) -> logging.Handler:
-    handler = logging.FileHandler(path, mode="a")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    return handler
