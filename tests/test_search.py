@@ -202,6 +202,25 @@ def test_a_local_step_changes_one_to_three_knobs_by_a_small_move():
     assert moved(space.ranges["hflip"], True, rng) is False
 
 
+def test_a_local_step_stops_early_only_when_behind_the_incumbents_curve_beyond_noise():
+    from optuna.distributions import FloatDistribution
+    from autorecipe.searching.local import keeps_up
+    from autorecipe.searching.objective import _TrialReporter
+    # two accuracies of 0.5 on 500 images: the standard error of their difference is 0.0316
+    assert keeps_up(0.45, {2: 0.5}, 2, 500) and not keeps_up(0.43, {2: 0.5}, 2, 500)
+    assert keeps_up(0.0, {2: 0.5}, 3, 500)  # no reference at that epoch
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.HyperbandPruner(1, 8, 3))
+    study.add_trial(optuna.trial.create_trial(
+        params={"label_smoothing": 0.1}, distributions={"label_smoothing": FloatDistribution(0.0, 0.3)},
+        value=0.6, intermediate_values={1: 0.3, 2: 0.5, 8: 0.6}))
+    study.enqueue_trial({"label_smoothing": 0.12}, user_attrs={"local": True})
+    step_trial, plain_trial = study.ask(), study.ask()
+    local = _TrialReporter(None, step_trial, report_epochs=True, val_images=500)
+    assert not local.should_stop({"epoch": 2, "val_accuracy": 0.45})
+    assert local.should_stop({"epoch": 2, "val_accuracy": 0.40})
+    assert _TrialReporter(None, plain_trial, report_epochs=True).incumbent is None  # the pruner decides
+
+
 def test_every_other_trial_after_the_warm_start_steps_from_the_incumbent(tiny_npz, tmp_path):
     result = small_search(tiny_npz, tmp_path / "local", budget="6 trials", library=False)
     trials = result.study.trials

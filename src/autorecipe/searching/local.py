@@ -7,6 +7,11 @@ incumbent) and changes one to MAX_CHANGES of its searched knobs by a small step 
 knob to another option, a technique that can be off switched the other way, a number moved
 by a fifth of its (log-)range at most), keeping the rest: small steps that can improve on a
 strong starting recipe. The other trials stay TPE's, which models all of them.
+
+A local step is not pruned by Hyperband, whose early rungs keep a third of the trials: a small
+change scores within noise of the incumbent after a few epochs and would be cut at random. It
+stops early only when it falls behind the incumbent's learning curve by more than the noise of
+two accuracies measured on the validation images (`keeps_up`).
 """
 
 from __future__ import annotations
@@ -80,3 +85,13 @@ def _draw(space: Space, rng: np.random.Generator) -> Any:
 
 def _scale(space: Space, value: float) -> float:
     return math.log(value) if space.log else value
+
+
+def keeps_up(score: float, incumbent: dict[int, float], epoch: int, images: int) -> bool:
+    """Whether a local step's validation accuracy at `epoch` is within noise of the incumbent's at
+    the same epoch: at most two standard errors of the difference of two accuracies on `images`."""
+    reference = incumbent.get(epoch)
+    if reference is None or images <= 0:
+        return True
+    noise = math.sqrt(2 * reference * (1 - reference) / images)
+    return score >= reference - 2 * noise

@@ -25,6 +25,8 @@ from ..progress import NullReporter
 from ..recipe import Recipe
 from ..train import StopTraining, TrainResult, train
 from .budgets import BudgetClock
+from .local import LOCAL, keeps_up
+from .results import best_trial
 from .space import OUTSIDE, RESOURCE_KNOB, SearchSpace
 
 log = logging.getLogger("autorecipe")
@@ -89,7 +91,7 @@ class Trainer:
             raise TrialFailed(str(error)) from error
 
     def _holdout(self, trial: optuna.Trial, recipe: Recipe, train_data: ImageData, val_data: ImageData) -> float:
-        reporter = _TrialReporter(self, trial, report_epochs=True)
+        reporter = _TrialReporter(self, trial, report_epochs=True, val_images=len(val_data))
         result = self._train(trial, recipe, train_data, val_data, reporter)
         if reporter.pruned:
             raise optuna.TrialPruned()
@@ -126,9 +128,17 @@ class Trainer:
 class _TrialReporter(NullReporter):
     """Counts epochs, reports them to the pruner, and stops training when pruned or out of budget."""
 
-    def __init__(self, trainer: Trainer, trial: optuna.Trial, report_epochs: bool):
+    def __init__(self, trainer: Trainer, trial: optuna.Trial, report_epochs: bool, val_images: int = 0):
         self.trainer, self.trial, self.report_epochs = trainer, trial, report_epochs
-        self.pruned = False
+        self.val_images, self.pruned = val_images, False
+        incumbent = best_trial(trial.study) if trial.user_attrs.get(LOCAL) else None
+        self.incumbent = dict(incumbent.intermediate_values) if incumbent is not None else None
+
+    def should_stop(self, record: dict) -> bool:
+        """Pruned: a local step that fell behind the incumbent's curve; any other trial, by the pruner."""
+        if self.incumbent is not None:
+            return not keeps_up(record.get("val_accuracy", 0.0), self.incumbent, record["epoch"], self.val_images)
+        return self.trial.should_prune()
 
     def epoch(self, record: dict) -> None:
         trial = self.trial
@@ -138,7 +148,7 @@ class _TrialReporter(NullReporter):
         if self.trainer.on_epoch:
             self.trainer.on_epoch(trial, record)
         last = record["epoch"] >= self.trainer.max_epochs  # a finished trial is scored, not pruned
-        if self.report_epochs and not last and trial.should_prune():
+        if self.report_epochs and not last and self.should_stop(record):
             self.pruned = True
             raise StopTraining
         clock = self.trainer.clock
