@@ -111,6 +111,12 @@ def test_conditional_knobs_name_the_knob_they_depend_on():
     assert is_active(registry()["lr"], {})
 
 
+def test_valid_values_name_the_kind_of_value():
+    assert registry()["weights"].valid_values() == "text"
+    assert registry()["hflip"].valid_values() == "true or false"
+    assert registry()["label_smoothing"].valid_values().startswith("a number from 0")
+
+
 def test_conditions_combine_tests_and_read_switches():
     from autorecipe.knobs import is_active
     mix_prob, switch = registry()["mix_prob"], registry()["mix_switch_prob"]

@@ -139,6 +139,8 @@ class Knob:
             return "one of " + ", ".join(map(str, self.choices)) + (f"; or {self.other[0]}" if self.other else "")
         if self.type is bool:
             return "true or false"
+        if self.type is str:
+            return "text"
         kind = "an integer" if self.type is int else "a number"
         if self.low is not None and self.high is not None:
             return f"{kind} from {self.low:g} to {self.high:g}"
