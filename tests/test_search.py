@@ -199,6 +199,9 @@ def test_a_local_step_changes_one_to_three_knobs_by_a_small_move():
     near = [moved(space.ranges["label_smoothing"], 0.1, rng) for _ in range(50)]
     assert all(abs(v - 0.1) <= 0.2 * 0.3 + 1e-12 for v in near) and len(set(near)) > 40
     assert moved(space.ranges["mixup_alpha"], 0.0, rng) >= 0.1  # off: switched on
+    lr_only = SearchSpace({"lr": space.ranges["lr"]})
+    stepped = [step(Recipe(), lr_only, np.random.default_rng(seed)).optimization.lr for seed in range(20)]
+    assert all(0.4 * 2e4 ** -0.2 <= lr <= 0.4 * 2e4 ** 0.2 for lr in stepped)  # near the automatic 0.4
     assert moved(space.ranges["hflip"], True, rng) is False
 
 

@@ -24,6 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ..knobs import Choice, IntRange, Space, is_active, registry
+from ..optimization.optimizers import resolve_lr
 from ..recipe import Recipe
 from .results import best_trial
 from .space import OUTSIDE, SearchSpace
@@ -49,12 +50,18 @@ def propose(study: optuna.Study, space: SearchSpace, base: Recipe, seed: int) ->
 
 
 def step(recipe: Recipe, space: SearchSpace, rng: np.random.Generator) -> Recipe:
-    """`recipe` with one to MAX_CHANGES of its active searched knobs moved a small step."""
+    """`recipe` with one to MAX_CHANGES of its active searched knobs moved a small step.
+
+    An automatic lr (0) moves from the value it stands for; when the optimizer changes too, it
+    stays automatic (the new optimizer's own value)."""
     values = {name: recipe.get(name) for name in registry()}
     active = [name for name in space.ranges if is_active(registry()[name], values)]
     count = min(len(active), int(rng.integers(1, MAX_CHANGES + 1)))
-    chosen = rng.choice(len(active), size=count, replace=False)
-    return recipe.with_values({active[i]: moved(space.ranges[active[i]], values[active[i]], rng) for i in chosen})
+    chosen = [active[i] for i in rng.choice(len(active), size=count, replace=False)]
+    values["lr"] = resolve_lr(recipe).optimization.lr
+    if "optimizer" in chosen and "lr" in chosen and not recipe.optimization.lr:
+        chosen.remove("lr")
+    return recipe.with_values({name: moved(space.ranges[name], values[name], rng) for name in chosen})
 
 
 def moved(space: Space, value: Any, rng: np.random.Generator) -> Any:
