@@ -34,6 +34,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from autorecipe.searching.objective import process_alive
+
 VAL_FROM = 4500  # protocol: files 4500..4999 of each class are validation
 
 # name -> recipe overrides from the default recipe
@@ -143,7 +145,7 @@ class RowStore:
                 continue
             if "accuracies" in record:
                 return False
-            if record.get("claimed") != os.getpid() and _alive(record.get("claimed", 0)):
+            if record.get("claimed") != os.getpid() and process_alive(record.get("claimed", 0)):
                 return False
         self._append({"name": name, "claimed": os.getpid()})
         return True
@@ -151,18 +153,6 @@ class RowStore:
     def finish(self, name: str, accuracies: list[float], seconds: float, device: str, precision: str) -> None:
         self._append({"name": name, "accuracies": accuracies, "seconds": seconds,
                       "device": device, "precision": precision})
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def main() -> None:

@@ -213,8 +213,9 @@ def knob(
     """Declare a knob and register it; returns the declaration.
 
     `when=(other, values)` marks a conditional knob: it only matters while the knob `other`
-    has one of `values` (search leaves it out otherwise); a `Condition` combines several tests. `other=(description, accepts)` lets a
-    text knob with choices also take the values `accepts` returns true for.
+    has one of `values` (search leaves it out otherwise); a `Condition` combines several tests.
+    `other=(description, accepts)` lets a text knob with choices also take the values `accepts`
+    returns true for.
     """
     if bucket not in BUCKETS:
         raise ValueError(f"knob {name}: bucket must be one of {BUCKETS}, got {bucket!r}")

@@ -49,13 +49,20 @@ def is_cut_off(trial) -> bool:
     host, _, pid = str(trial.user_attrs.get(WORKER, "")).rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return not host
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
+    return not process_alive(int(pid)) or int(pid) == os.getpid()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host with this id is running (another user's counts)."""
+    if pid <= 0:
         return False
-    return int(pid) == os.getpid()
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 class TrialFailed(Exception):
@@ -161,7 +168,7 @@ class _TrialReporter(NullReporter):
 def queue_again(study: optuna.Study, trial) -> None:
     """Queue a cut-off trial's recipe to run again (keeping its warm-start mark)."""
     study.enqueue_trial(trial.params, user_attrs={k: v for k, v in trial.user_attrs.items()
-                                                  if k in ("warm_start", "local", OUTSIDE)})
+                                                  if k in ("warm_start", LOCAL, OUTSIDE)})
 
 
 def _best(result: TrainResult) -> float:
