@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import autorecipe
-    from autorecipe.optimization.optimizers import resolve_lr
+    from autorecipe.training.setup import resolve_lr
 
     work = Path(tempfile.mkdtemp(prefix="auto-lr-"))
     train_csv, val_csv = manifests(args.root, work, args.train_per_class, args.val_per_class)

@@ -48,13 +48,13 @@ def main() -> None:
 
     import autorecipe
     from autorecipe.data.dataset import load_data
-    from autorecipe.progress import RichReporter
+    from autorecipe.training.display import RichProgress
 
     train_csv, val_csv = write_manifests(args.root, work)
     start = time.perf_counter()
     run = autorecipe.fit(train_csv, val=val_csv, overrides=args.overrides, epochs=args.epochs,
                          time_budget=args.time_budget, device=args.device, out=args.out or work / "run",
-                         reporter=RichReporter())
+                         reporter=RichProgress())
     wall = time.perf_counter() - start
     cached = time.perf_counter()
     load_data(train_csv, run.recipe.data.image_size, run.recipe.data.channels)

@@ -34,7 +34,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from autorecipe.searching.objective import process_alive
+from autorecipe.searching.resume import process_alive
 
 VAL_FROM = 4500  # protocol: files 4500..4999 of each class are validation
 

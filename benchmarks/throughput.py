@@ -24,10 +24,11 @@ from rich.table import Table
 from autorecipe import Recipe
 from autorecipe.data.dataset import load_data
 from autorecipe.device import choose_device
-from autorecipe.model import Classifier
 from autorecipe.optimization.precision import autocast, resolve_precision
 from autorecipe.optimization.schedule import batch_size, peak_lr
-from autorecipe.train import seed_everything, train
+from autorecipe.training.classifier import Classifier
+from autorecipe.training.loop import train
+from autorecipe.training.setup import seed_everything
 
 
 def hand_written(recipe: Recipe, x: np.ndarray, y: np.ndarray, device: torch.device, epochs: int) -> list[float]:

@@ -12,13 +12,14 @@ import torch
 import autorecipe
 import usermodels
 from autorecipe import AutorecipeError, Recipe
+from autorecipe.architecture.pretrained import layers
 from autorecipe.cli import main
 from autorecipe.data.dataset import load_data
-from autorecipe.model import Classifier
 from autorecipe.optimization.finetune import layerwise_groups
-from autorecipe.progress import NullReporter
 from autorecipe.regularization.weight_decay import parameter_groups
-from autorecipe.train import train
+from autorecipe.training.callbacks import Callback
+from autorecipe.training.classifier import Classifier
+from autorecipe.training.loop import train
 
 QUICK = {"epochs": 1, "width": 0.125}
 CPU = torch.device("cpu")
@@ -116,13 +117,13 @@ def test_transfer_loads_the_backbone_and_replaces_the_head(tmp_path, source):
                 assert torch.equal(p_new, p_old)
 
 
-class Snapshots(NullReporter):
+class Snapshots(Callback):
     """Copies a network's state (parameters and batch-norm statistics) at the end of every epoch."""
 
     def __init__(self, network: torch.nn.Module):
         self.network, self.states = network, []
 
-    def epoch(self, record: dict) -> None:
+    def on_epoch(self, record: dict) -> None:
         self.states.append({k: v.clone() for k, v in self.network.state_dict().items()})
 
 
@@ -133,7 +134,7 @@ def test_the_backbone_is_frozen_for_freeze_epochs_then_learns(source):
     fresh_head = network[-1][-1].weight.clone()
     snapshots = Snapshots(network)
     three = digits(3)
-    train(recipe, three, three, device=CPU, reporter=snapshots, network=network)
+    train(recipe, three, three, device=CPU, callbacks=[snapshots], network=network)
     start = {k.removeprefix("network."): v for k, v in source.model.state_dict().items() if k.startswith("network.")}
     head = f"{len(network) - 1}."
     backbone = [k for k in network.state_dict() if not k.startswith(head)]
@@ -166,7 +167,8 @@ def test_state_dicts_holding_code_are_refused(tmp_path):
 def test_layer_wise_learning_rate_decay_scales_earlier_layers_down():
     recipe = Recipe().with_values({"model": "resnet18", "width": 0.125, "layer_lr_decay": 0.5})
     model = Classifier(recipe, 3, 1, 8)
-    groups = layerwise_groups(recipe.optimization, model.network, parameter_groups(recipe.regularization, model))
+    groups = layerwise_groups(recipe.optimization, layers(model.network),
+                              parameter_groups(recipe.regularization, model))
     layer_of = {id(p): i for i, layer in enumerate(model.network) for p in layer.parameters()}
     last = len(model.network) - 1
     for group in groups:

@@ -10,9 +10,9 @@ import torch
 
 from autorecipe import AutorecipeError, Recipe
 from autorecipe.cli import main
-from autorecipe.optimization.batch_finder import MARGIN, largest_fitting, throughput_knee
-from autorecipe.optimization.lr_finder import _steepest, lr_range_test
 from autorecipe.optimization.schedule import peak_lr
+from autorecipe.training.batch_finder import MARGIN, largest_fitting, throughput_knee
+from autorecipe.training.lr_finder import _steepest, lr_range_test
 
 
 def quadratic(curvature: float, seed: int = 0):
@@ -100,14 +100,15 @@ def test_fit_auto_lr_and_auto_batch_write_the_chosen_values(tmp_path):
 
 def test_finder_trials_leave_a_user_network_untouched():
     from autorecipe.data.dataset import load_data
-    from autorecipe.optimization.trial import Trial
+    from autorecipe.training.setup import build_setup
     network = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     before = [p.detach().clone() for p in network.parameters()]
     data = load_data("digits").subset(np.arange(64))
-    trial = Trial(Recipe(), data, torch.device("cpu"), network=network)
-    trial.step(torch.rand(8, 1, 8, 8), torch.arange(8))
+    setup = build_setup(Recipe(), data, torch.device("cpu"), network=network, ema=False, compile=False,
+                        copy_network=True)
+    setup.step(torch.rand(8, 1, 8, 8), torch.arange(8))
     assert all(torch.equal(p, b) for p, b in zip(network.parameters(), before))
-    assert not all(torch.equal(p, b) for p, b in zip(trial.model.network.parameters(), before))
+    assert not all(torch.equal(p, b) for p, b in zip(setup.model.network.parameters(), before))
 
 
 def test_a_loss_that_never_falls_is_named_as_such():

@@ -10,13 +10,13 @@ import torch
 from torch import nn
 
 from autorecipe import AutorecipeError, Recipe
-from autorecipe.architecture import MODELS, honoured_by
+from autorecipe.architecture.registry import MODELS, honoured_by
 from autorecipe.architecture.blocks import ColourStem, LayerNorm2d, SqueezeExcite, StridedPointwise
+from autorecipe.architecture.blocks import DropPath, drop_path_rates
 from autorecipe.architecture.densenet import DenseLayer
 from autorecipe.architecture.preact_resnet import PreActBlock
 from autorecipe.knobs import Choice, IntRange, registry
-from autorecipe.model import Classifier
-from autorecipe.regularization.dropout import DropPath, drop_path_rates
+from autorecipe.training.classifier import Classifier
 
 TINY = {"width": 0.0625, "depth": 0.1}  # the fewest blocks and channels each family allows
 SIZES = [(channels, size) for size in (28, 32, 64, 224) for channels in (1, 3)]  # 224 px: the ImageNet stems

@@ -9,15 +9,16 @@ import torch.nn.functional as F
 
 from autorecipe import AutorecipeError, Recipe
 from autorecipe.data.dataset import load_data
-from autorecipe.model import Classifier
 from autorecipe.optimization import precision as precision_module
 from autorecipe.optimization.compilation import compiled
 from autorecipe.optimization.muon import orthogonalize
-from autorecipe.optimization.optimizers import AUTO_LR, OPTIMIZERS, build_optimizer, resolve_lr
+from autorecipe.optimization.optimizers import OPTIMIZERS, build_optimizer
 from autorecipe.optimization.precision import resolve_precision
 from autorecipe.optimization.schedule import apply_schedule, lr_factor, momentum_at, peak_lr
-from autorecipe.optimization.step import Stepper
-from autorecipe.train import train
+from autorecipe.training.classifier import Classifier
+from autorecipe.training.loop import train
+from autorecipe.training.setup import resolve_lr
+from autorecipe.training.step import Stepper
 
 CPU = torch.device("cpu")
 LRS = {"sgd": 0.05, "adam": 0.05, "adamw": 0.05, "rmsprop": 0.01, "adagrad": 0.3, "lamb": 0.05, "lars": 5.0,
@@ -56,8 +57,9 @@ def test_an_automatic_lr_is_the_optimizers_usual_one_and_sgds_the_architectures(
     assert resolve_lr(Recipe()).optimization.lr == 0.4  # ResNet-9 scales its scores down and trains hot
     assert resolve_lr(Recipe().with_values({"model": "vgg11"})).optimization.lr == 0.1
     assert resolve_lr(Recipe().with_values({"model": "usermodels:tiny_net"})).optimization.lr == 0.1
-    assert set(AUTO_LR) == set(OPTIMIZERS) - {"sgd"}
-    for name, lr in AUTO_LR.items():
+    auto_lr = {name: entry.auto_lr for name, entry in OPTIMIZERS.items() if entry.auto_lr is not None}
+    assert set(auto_lr) == set(OPTIMIZERS) - {"sgd"}
+    for name, lr in auto_lr.items():
         assert resolve_lr(Recipe().with_values({"optimizer": name})).optimization.lr == lr
     assert resolve_lr(Recipe().with_values({"lr": 0.05, "model": "vgg11"})).optimization.lr == 0.05
 

@@ -11,16 +11,17 @@ from torch import nn
 
 from autorecipe import Recipe
 from autorecipe.data.dataset import load_data
+from autorecipe.optimization.lamb import LAMB
+from autorecipe.optimization.optimizers import OPTIMIZERS
 from autorecipe.regularization.augment import build_augmentation
 from autorecipe.regularization.early_stopping import EarlyStopping
 from autorecipe.regularization.ema import Ema
 from autorecipe.regularization.label_smoothing import training_loss
 from autorecipe.regularization.mixing import mix
 from autorecipe.regularization.tta import shift, tta_logits, views
-from autorecipe.optimization.lamb import LAMB
 from autorecipe.regularization.weight_decay import attach_penalties, decay_mode, parameter_groups
 from autorecipe.run import Run
-from autorecipe.train import train
+from autorecipe.training.loop import train
 
 OFF = Recipe().switched_off("regularization")
 
@@ -121,9 +122,9 @@ def test_coupled_decay_goes_through_adams_scaling_and_decoupled_does_not():
 
 def test_auto_mode_uses_each_optimizers_published_form():
     auto = section(weight_decay_mode="auto")
-    assert [decay_mode(auto, name) for name in ("sgd", "adam", "adamw", "lion", "lamb", "lars")] == [
+    assert [decay_mode(auto, OPTIMIZERS[name].decay) for name in ("sgd", "adam", "adamw", "lion", "lamb", "lars")] == [
         "coupled", "coupled", "decoupled", "decoupled", "decoupled", "coupled"]
-    assert decay_mode(section(weight_decay_mode="decoupled"), "sgd") == "decoupled"
+    assert decay_mode(section(weight_decay_mode="decoupled"), OPTIMIZERS["sgd"].decay) == "decoupled"
 
 
 def test_lamb_decays_inside_its_trust_ratio():

@@ -18,16 +18,16 @@ import autorecipe
 from autorecipe import AutorecipeError, Recipe
 from autorecipe.cli import main
 from autorecipe.data.dataset import load_data
-from autorecipe.fitting import load_splits
-from autorecipe.optimization.optimizers import resolve_lr
+from autorecipe.data.split import load_splits
+from autorecipe.knobs import GRID_POINTS, Choice, Uniform, is_active, registry
 from autorecipe.searching.budgets import Budget, parse_budget
-from autorecipe.searching.local import MAX_CHANGES, moved, step
 from autorecipe.searching.library import MetaFeatures, nearest_recipes, read_library, record
-from autorecipe.knobs import Choice, Uniform, is_active, registry
-from autorecipe.searching.optuna_parts import GRID_POINTS, SAMPLERS, grid, make_sampler
+from autorecipe.searching.local import MAX_CHANGES, step
+from autorecipe.searching.samplers import SAMPLERS, grid, make_sampler
 from autorecipe.searching.search import load_study
 from autorecipe.searching.space import RESOURCE_KNOB, SearchSpace, build_space
 from autorecipe.searching.warm_start import GENERAL, enqueue, strong_recipes
+from autorecipe.training.setup import resolve_lr
 
 TINY = {"epochs": 2, "width": 0.125, "precision": "fp32", "batch_size": 32}  # fixed: seconds per trial on the CPU
 SMALL_SPACE = {"label_smoothing": [0.0, 0.3], "weight_decay": [1e-4, 1e-2], "hflip": [True, False]}
@@ -194,34 +194,39 @@ def test_a_local_step_changes_one_to_three_knobs_by_a_small_move():
         stepped = step(base, space, np.random.default_rng(seed))
         changed = [name for name in space.ranges if stepped.get(name) != base.get(name)]
         assert 1 <= len(changed) <= MAX_CHANGES
-        assert all(space.ranges[name].contains(stepped.get(name)) for name in changed)
+        assert all(space.ranges[name].accepts(stepped.get(name)) for name in changed)
     rng = np.random.default_rng(0)
-    near = [moved(space.ranges["label_smoothing"], 0.1, rng) for _ in range(50)]
+    near = [space.ranges["label_smoothing"].moved(0.1, rng) for _ in range(50)]
     assert all(abs(v - 0.1) <= 0.2 * 0.3 + 1e-12 for v in near) and len(set(near)) > 40
-    assert moved(space.ranges["mixup_alpha"], 0.0, rng) >= 0.1  # off: switched on
+    assert space.ranges["mixup_alpha"].moved(0.0, rng) >= 0.1  # off: switched on
     lr_only = SearchSpace({"lr": space.ranges["lr"]})
     stepped = [step(Recipe(), lr_only, np.random.default_rng(seed)).optimization.lr for seed in range(20)]
     assert all(0.4 * 2e4 ** -0.2 <= lr <= 0.4 * 2e4 ** 0.2 for lr in stepped)  # near the automatic 0.4
-    assert moved(space.ranges["hflip"], True, rng) is False
+    assert space.ranges["hflip"].moved(True, rng) is False
 
 
 def test_a_local_step_stops_early_only_when_behind_the_incumbents_curve_beyond_noise():
     from optuna.distributions import FloatDistribution
-    from autorecipe.searching.local import keeps_up
-    from autorecipe.searching.objective import _TrialReporter
+    from autorecipe.searching.pruning import LocalStepPruner, keeps_up
     # two accuracies of 0.5 on 500 images: the standard error of their difference is 0.0316
     assert keeps_up(0.45, {2: 0.5}, 2, 500) and not keeps_up(0.43, {2: 0.5}, 2, 500)
     assert keeps_up(0.0, {2: 0.5}, 3, 500)  # no reference at that epoch
-    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.HyperbandPruner(1, 8, 3))
+    class Never(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return False
+
+    study = optuna.create_study(direction="maximize", pruner=LocalStepPruner(Never()))
     study.add_trial(optuna.trial.create_trial(
         params={"label_smoothing": 0.1}, distributions={"label_smoothing": FloatDistribution(0.0, 0.3)},
         value=0.6, intermediate_values={1: 0.3, 2: 0.5, 8: 0.6}))
-    study.enqueue_trial({"label_smoothing": 0.12}, user_attrs={"local": True})
-    step_trial, plain_trial = study.ask(), study.ask()
-    local = _TrialReporter(None, step_trial, report_epochs=True, val_images=500)
-    assert not local.should_stop({"epoch": 2, "val_accuracy": 0.45})
-    assert local.should_stop({"epoch": 2, "val_accuracy": 0.40})
-    assert _TrialReporter(None, plain_trial, report_epochs=True).incumbent is None  # the pruner decides
+    for _ in range(2):
+        study.enqueue_trial({"label_smoothing": 0.12}, user_attrs={"local": True, "val_images": 500})
+    close_step, far_step, plain_trial = study.ask(), study.ask(), study.ask()
+    close_step.report(0.45, 2)
+    far_step.report(0.40, 2)
+    plain_trial.report(0.0, 2)
+    assert not close_step.should_prune() and far_step.should_prune()
+    assert not plain_trial.should_prune()  # not a local step: the wrapped pruner decides
 
 
 def test_every_other_trial_after_the_warm_start_steps_from_the_incumbent(tiny_npz, tmp_path):
@@ -286,7 +291,7 @@ def test_the_best_recipe_can_be_retrained_on_training_and_validation_images(tiny
 
 def test_a_diverged_trial_is_failed_and_the_search_goes_on(tiny_npz, tmp_path, monkeypatch):
     import autorecipe.searching.objective as objective
-    import autorecipe.train as loop
+    import autorecipe.training.setup as loop
     real_loss, real_train, poison = loop.training_loss, objective.train, {"on": True}
 
     def poisoned(section, logits, targets):

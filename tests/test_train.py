@@ -12,7 +12,7 @@ import autorecipe
 from autorecipe import Recipe
 from autorecipe.data.dataset import load_data
 from autorecipe.data.loader import BatchLoader
-from autorecipe.train import train
+from autorecipe.training.loop import train
 
 QUICK = {"epochs": 2, "width": 0.25}
 
@@ -52,7 +52,7 @@ def test_runs_are_reproducible_on_cpu(tmp_path):
 
 
 def test_a_non_finite_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
-    import autorecipe.train as loop
+    import autorecipe.training.setup as loop
     real, calls = loop.training_loss, {"n": 0}
 
     def poisoned(section, logits, targets):
@@ -69,7 +69,7 @@ def test_a_non_finite_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
 
 
 def test_divergence_before_the_first_epoch_saves_no_model(tmp_path, monkeypatch):
-    import autorecipe.train as loop
+    import autorecipe.training.setup as loop
     monkeypatch.setattr(loop, "training_loss", lambda section, logits, targets: logits.sum() * float("inf"))
     (tmp_path / "model.safetensors").write_bytes(b"weights of an earlier run in the same folder")
     run = autorecipe.fit("digits", overrides=QUICK, out=tmp_path, device="cpu")
@@ -88,10 +88,10 @@ def test_time_budget_stops_training_and_anneals_the_learning_rate(tmp_path):
 
 
 def test_interruption_keeps_the_best_model(tmp_path, monkeypatch):
-    from autorecipe.progress import NullReporter
+    from autorecipe.training.callbacks import Callback
 
-    class StopInEpochTwo(NullReporter):
-        def epoch(self, record):
+    class StopInEpochTwo(Callback):
+        def on_epoch(self, record):
             if record["epoch"] == 2:
                 raise KeyboardInterrupt
 
@@ -138,16 +138,15 @@ def test_resnet18_trains_on_large_images_with_its_downsampling_stem():
     assert result.status == "completed"
 
 
-def test_a_reporter_can_stop_training_after_an_epoch():
-    from autorecipe.progress import NullReporter
-    from autorecipe.train import StopTraining
+def test_a_callback_can_stop_training_after_an_epoch():
+    from autorecipe.training.callbacks import Callback
 
-    class StopAfterTwo(NullReporter):
-        def epoch(self, record):
-            if record["epoch"] == 2:
-                raise StopTraining
+    class StopAfterTwo(Callback):
+        def on_epoch(self, record):
+            return "enough" if record["epoch"] == 2 else None
 
     data = load_data("digits").subset(np.arange(0, 600))
     result = train(Recipe().with_values({**QUICK, "epochs": 5}), data, data, device=torch.device("cpu"),
-                   reporter=StopAfterTwo())
+                   callbacks=[StopAfterTwo()])
     assert result.status == "stopped" and len(result.history) == 2 and result.best_epoch in (1, 2)
+    assert result.stop_reason == "enough"

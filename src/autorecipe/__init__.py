@@ -19,8 +19,7 @@ __all__ = ["AutorecipeError", "Recipe", "Run", "evaluate", "fit", "load", "predi
 
 if TYPE_CHECKING:
     from .fitting import fit
-    from .prediction import evaluate, predict
-    from .run import Run
+    from .run import Run, evaluate, predict
     from .searching import search
 
 
@@ -36,7 +35,7 @@ def __getattr__(name: str):
         from .fitting import fit
         return fit
     if name in ("evaluate", "predict"):
-        from . import prediction as module
+        from . import run as module
         return getattr(module, name)
     if name == "search":
         from .searching import search

@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _fit(args) -> int:
     from .fitting import fit
-    from .progress import NullReporter, RichReporter
+    from .training.display import RichProgress
 
     def show(role: str, images) -> None:
         size = f"{images.image_size}x{images.image_size} {'gray' if images.channels == 1 else 'RGB'}"
@@ -149,7 +149,7 @@ def _fit(args) -> int:
     run = fit(args.data, val=args.val, test=args.test, recipe=args.recipe, model=args.model, overrides=args.overrides,
               epochs=args.epochs, time_budget=args.time_budget, device=args.device, out=args.out,
               seed=args.seed, val_fraction=args.val_fraction, auto_lr=args.auto_lr, auto_batch=args.auto_batch,
-              reporter=NullReporter() if args.quiet else RichReporter(err), on_data=show)
+              reporter=None if args.quiet else RichProgress(err), on_data=show)
     m = run.metrics
     table = Table(title="autorecipe fit", show_header=False)
     rows = [("status", m["status"]), ("best epoch", f"{m['best_epoch']} of {m['epochs_run']}"),
@@ -204,7 +204,7 @@ def _show_study(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .prediction import evaluate
+    from .run import evaluate
     result = evaluate(args.run, args.data, device=args.device)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -223,7 +223,7 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    from .prediction import predict
+    from .run import predict
     results = predict(args.run, args.images, top_k=args.top_k, device=args.device)
     if args.json:
         print(json.dumps([{"image": image, "predictions": [{"class": c, "probability": p} for c, p in top]}
@@ -241,7 +241,7 @@ def _predict(args) -> int:
 
 
 def _knobs(args) -> int:
-    from .architecture import FAMILY_KNOBS, honoured_by
+    from .architecture.registry import FAMILY_KNOBS, honoured_by
     from .knobs import BUCKETS, registry
     if args.bucket and args.bucket not in BUCKETS:
         raise AutorecipeError(f"--bucket {args.bucket}: unknown bucket; valid buckets: {', '.join(BUCKETS)}")
@@ -253,7 +253,7 @@ def _knobs(args) -> int:
             if knob.bucket == bucket:
                 out.print(f"  [bold cyan]{knob.name}[/] = {knob.default}   baseline {knob.baseline}   "
                           f"search {knob.search or '-'}   valid: {knob.valid_values()}", highlight=False)
-                out.print(f"      {escape(knob.doc)}", highlight=False)
+                out.print(f"      {escape(knob.help)}", highlight=False)
                 if knob.name in FAMILY_KNOBS:
                     out.print(f"      models: {', '.join(honoured_by(knob.name))}", highlight=False)
     return 0

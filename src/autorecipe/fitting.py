@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -13,19 +11,19 @@ from torch import nn
 
 from . import __version__
 from .architecture.custom import OBJECT, importable_name
-from .data.dataset import ImageData, check_trainable, load_data
-from .data.split import check_fraction, stratified_split
+from .data.dataset import ImageData
+from .data.split import Splits, check_fraction, load_splits
 from .device import choose_device
 from .durations import parse_duration
 from .errors import AutorecipeError
-from .output_folder import close_logs, default_folder, hold_log, log_to, make_folder
-from .optimization.batch_finder import find_batch_size
-from .optimization.lr_finder import find_lr
-from .optimization.optimizers import resolve_lr
-from .progress import NullReporter, Reporter
+from .output_folder import OutputFolder, default_folder
 from .recipe import Recipe
 from .run import Run
-from .train import TrainResult, train
+from .training.batch_finder import find_batch_size
+from .training.callbacks import Callback, Callbacks
+from .training.loop import TrainResult, train
+from .training.lr_finder import find_lr
+from .training.setup import resolve_lr
 
 log = logging.getLogger("autorecipe")
 
@@ -46,7 +44,8 @@ def fit(
     val_fraction: float = 0.1,
     auto_lr: bool = False,
     auto_batch: bool = False,
-    reporter: Reporter | None = None,
+    reporter: Callback | None = None,
+    callbacks: Iterable[Callback] = (),
     on_data: Callable[[str, ImageData], None] | None = None,
 ) -> Run:
     """Train a classifier on `data` with the default (or given) recipe and save it to `out`.
@@ -59,23 +58,23 @@ def fit(
     called with the keyword arguments it accepts among num_classes, in_channels and image_size.
     `auto_batch` picks the batch size with the batch-size finder and `auto_lr` the learning rate
     with the range test (its curve is saved as lr_finder.csv); the chosen values go into the
-    run's recipe.yaml. Returns the trained Run; its files are in `run.path`. A fit that fails
-    with a user error leaves no new folder behind.
+    run's recipe.yaml. `reporter` shows progress (the CLI passes training.display.RichProgress);
+    `callbacks` receive every step and epoch and may stop training (see training.callbacks).
+    Returns the trained Run; its files are in `run.path`. A fit that fails with a user error
+    leaves no new folder behind.
     """
-    recipe, network = _model(make_recipe(recipe, overrides, epochs), model)
+    recipe, network = _model(Recipe.coerce(recipe, overrides, epochs), model)
     if val_fraction != 0:
         check_fraction(val_fraction)
     time_budget = parse_duration(time_budget) if time_budget is not None else None
     dev = choose_device(device)
     out = Path(out) if out is not None else default_folder("fit")
-    created = make_folder(out)
-    held = hold_log()
-    handler = None
-    try:
+    # A user error, or any failure before run.log is written, leaves no new folder behind.
+    with OutputFolder(out, "run.log", remove_on_user_error=True) as folder:
         log.info("autorecipe %s fit %s on %s, seed %d", __version__, _describe(data), dev, seed)
-        reporter = reporter or NullReporter()
-        splits = load_splits(data, val, test, recipe, val_fraction, seed, on_data, reporter.decode)
-        handler = log_to(out / "run.log", held)
+        events = Callbacks([reporter, *callbacks])
+        splits = load_splits(data, val, test, recipe, val_fraction, seed, on_data, events.on_decode)
+        folder.open_log()
         recipe, train_data, val_data = resolve_lr(splits.recipe), splits.train, splits.val
         if auto_batch:
             recipe = find_batch_size(recipe, train_data, dev, seed, network)
@@ -85,7 +84,7 @@ def fit(
             curve.save(out / "lr_finder.csv")
         log.info("recipe:\n%s", recipe.to_yaml())
         result = train(recipe, train_data, val_data, device=dev, seed=seed, time_budget=time_budget,
-                       reporter=reporter, network=network)
+                       callbacks=[events], network=network)
         recipe = recipe.with_values({"batch_size": result.batch_size})
         metrics = _metrics(result, splits, dev, seed)
         run = Run(result.model, recipe, train_data.classes, result.history, metrics)
@@ -98,13 +97,6 @@ def fit(
         run.save(out, with_model=result.best_epoch is not None)
         log.info("metrics %s", metrics)
         return run
-    except BaseException as error:
-        # A user error, or any failure before run.log is written, leaves no new folder behind.
-        if created is not None and (handler is None or isinstance(error, AutorecipeError)):
-            shutil.rmtree(created, ignore_errors=True)
-        raise
-    finally:
-        close_logs(held, handler)
 
 
 def _metrics(result: TrainResult, splits: Splits, device: torch.device, seed: int) -> dict:
@@ -124,23 +116,6 @@ def _metrics(result: TrainResult, splits: Splits, device: torch.device, seed: in
     }
 
 
-def make_recipe(recipe, overrides, epochs) -> Recipe:
-    """The recipe to train: a Recipe, a YAML path, a mapping or the default; then overrides."""
-    if recipe is None:
-        recipe = Recipe()
-    elif isinstance(recipe, (str, Path)):
-        recipe = Recipe.load(recipe)
-    elif isinstance(recipe, Mapping):
-        recipe = Recipe.from_dict(recipe)
-    elif not isinstance(recipe, Recipe):
-        raise AutorecipeError(f"recipe must be a Recipe, a YAML file or a mapping, got {type(recipe).__name__}")
-    if overrides:
-        recipe = recipe.with_values(overrides) if isinstance(overrides, Mapping) else recipe.with_overrides(overrides)
-    if epochs is not None:
-        recipe = recipe.with_values({"epochs": epochs})
-    return recipe
-
-
 def _model(recipe: Recipe, model) -> tuple[Recipe, nn.Module | Callable | None]:
     """The recipe with `model` recorded, and the module or factory to train when it cannot be named."""
     if model is None:
@@ -154,65 +129,6 @@ def _model(recipe: Recipe, model) -> tuple[Recipe, nn.Module | Callable | None]:
     elif not isinstance(model, nn.Module):
         raise AutorecipeError(f"model must be a name, an nn.Module or a factory, got {type(model).__name__}")
     return recipe.with_values({"model": OBJECT}), model
-
-
-@dataclass
-class Splits:
-    """The loaded data of one fit, and the recipe with its automatic data knobs resolved."""
-
-    recipe: Recipe
-    train: ImageData
-    val: ImageData | None  # None: no validation (val_fraction 0)
-    test: ImageData | None
-    skipped: int
-    decode_seconds: float
-
-
-def load_splits(data, val, test, recipe: Recipe, val_fraction: float, seed: int, on_data, on_progress) -> Splits:
-    """Load train/val/test at one resolved size and colour mode."""
-    source = load_data(data, recipe.data.image_size, recipe.data.channels, on_progress=on_progress)
-    check_trainable(source)
-    _log_skipped("training", source)
-    recipe = recipe.with_values({"image_size": source.image_size,
-                                 "channels": "gray" if source.channels == 1 else "rgb"})
-    loaded = [source]
-    if val is None and val_fraction == 0:
-        train_data, val_data = source, None
-    elif val is None:
-        train_index, val_index = stratified_split(source.y, val_fraction, seed)
-        train_data, val_data = source.subset(train_index), source.subset(val_index)
-    else:
-        train_data = source
-        val_data = _load_aligned("validation", val, recipe, source.classes, on_progress)
-        loaded.append(val_data)
-    check_trainable(train_data)
-    test_data = _load_aligned("test", test, recipe, source.classes, on_progress) if test is not None else None
-    if test_data is not None:
-        loaded.append(test_data)
-    for role, images in (("train", train_data), ("validation", val_data), ("test", test_data)):
-        if images is not None and on_data:
-            on_data(role, images)
-    log.info("data: %d training, %d validation%s images; %d classes; %dx%d %s",
-             len(train_data), len(val_data) if val_data else 0, f", {len(test_data)} test" if test_data else "",
-             len(source.classes), source.image_size, source.image_size, recipe.data.channels)
-    return Splits(recipe, train_data, val_data, test_data, sum(len(d.skipped) for d in loaded),
-                   sum(d.decode_seconds for d in loaded))
-
-
-def _load_aligned(role: str, spec, recipe: Recipe, classes: list[str], on_progress) -> ImageData:
-    images = load_data(spec, recipe.data.image_size, recipe.data.channels, on_progress=on_progress)
-    images = images.with_classes(classes)
-    _log_skipped(role, images)
-    if len(images) == 0:
-        raise AutorecipeError(f"{images.description}: the {role} data has no readable images")
-    return images
-
-
-def _log_skipped(role: str, images: ImageData) -> None:
-    if images.skipped:
-        log.warning("%d unreadable %s file(s) skipped:", len(images.skipped), role)
-        for path, reason in images.skipped:
-            log.warning("  skipped %s: %s", path, reason)
 
 
 def _describe(data) -> str:

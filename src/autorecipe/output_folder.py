@@ -1,12 +1,16 @@
-"""The output folder of a fit or a search: named, created up front, its log held until the data has loaded."""
+"""The output folder of a verb (fit, search): named, created up front, its log held until the data has
+loaded, and removed again when the verb fails before it has written anything of worth."""
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
+
+from .errors import AutorecipeError
 
 log = logging.getLogger("autorecipe")
 
@@ -53,3 +57,31 @@ def close_logs(*handlers: logging.Handler | None) -> None:
         if handler is not None:
             log.removeHandler(handler)
             handler.close()
+
+
+class OutputFolder:
+    """`with OutputFolder(out, "run.log") as folder:` creates `out` and holds the log in memory until
+    `folder.open_log()` (call it once the data has loaded). On failure, a folder this verb created is
+    removed if its log was not opened yet, or with `remove_on_user_error` on any AutorecipeError."""
+
+    def __init__(self, path: Path, log_name: str, *, append: bool = False, remove_on_user_error: bool = False):
+        self.path, self.log_name, self.append = path, log_name, append
+        self.remove_on_user_error = remove_on_user_error
+        self.created: Path | None = None
+        self.held: logging.handlers.MemoryHandler | None = None
+        self.handler: logging.Handler | None = None
+
+    def __enter__(self) -> OutputFolder:
+        self.created = make_folder(self.path)
+        self.held = hold_log()
+        return self
+
+    def open_log(self) -> None:
+        """Write the log to its file from now on, starting with what was held."""
+        self.handler = log_to(self.path / self.log_name, self.held, mode="a" if self.append else "w")
+
+    def __exit__(self, kind, error, traceback) -> None:
+        user_error = self.remove_on_user_error and isinstance(error, AutorecipeError)
+        if error is not None and self.created is not None and (self.handler is None or user_error):
+            shutil.rmtree(self.created, ignore_errors=True)
+        close_logs(self.held, self.handler)

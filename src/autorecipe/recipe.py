@@ -86,6 +86,25 @@ class Recipe:
             raise AutorecipeError(f"a recipe must be a mapping of sections, got {values!r}")
         return cls(**{str(k): v for k, v in values.items()})
 
+    @classmethod
+    def coerce(cls, recipe: Recipe | str | Path | Mapping | None = None,
+               overrides: Iterable[str] | Mapping | None = None, epochs: int | None = None) -> Recipe:
+        """The recipe to train: a Recipe, a YAML file, a mapping or None (the default recipe); then
+        `overrides` (knob=value strings, or a mapping) and `epochs` applied."""
+        if recipe is None:
+            recipe = cls()
+        elif isinstance(recipe, (str, Path)):
+            recipe = cls.load(recipe)
+        elif isinstance(recipe, Mapping):
+            recipe = cls.from_dict(recipe)
+        elif not isinstance(recipe, Recipe):
+            raise AutorecipeError(f"recipe must be a Recipe, a YAML file or a mapping, got {type(recipe).__name__}")
+        if overrides:
+            recipe = recipe.with_values(overrides) if isinstance(overrides, Mapping) else recipe.with_overrides(overrides)
+        if epochs is not None:
+            recipe = recipe.with_values({"epochs": epochs})
+        return recipe
+
     def to_yaml(self) -> str:
         """The recipe as YAML text; `Recipe.from_yaml` reads it back exactly."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)

@@ -15,11 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..knobs import Choice, IntRange, Uniform, knob
-from ..regularization.dropout import DropPath
+from ..knobs import Choice, IntRange, Interval, Options, Uniform, knob
 
 if TYPE_CHECKING:
-    from . import ModelSpec
+    from .registry import ModelSpec
 
 LARGE_IMAGE = 96  # from this side on, the stem downsamples by 4 as in ImageNet networks
 
@@ -37,24 +36,26 @@ ACTIVATIONS = {
 CHOSEN_ACTIVATIONS = ("relu", "leaky_relu", "gelu", "elu", "silu", "mish", "celu", "tanh")
 
 ACTIVATION = knob(
-    "activation", bucket="architecture", default="auto", baseline="auto", choices=("auto",) + CHOSEN_ACTIVATIONS,
+    "activation", bucket="architecture", default="auto", baseline="auto",
+    valid=Options(("auto",) + CHOSEN_ACTIVATIONS),
     search=Choice(("auto", "relu", "leaky_relu", "gelu", "silu", "mish", "elu", "celu")),
     doc="Non-linearity after each convolution (or in the transformer MLP); auto = the family's own.",
 )
 POOLING = knob(
     "pooling", bucket="architecture", default="auto", baseline="auto",
-    choices=("auto", "max", "avg", "avgmax", "conv"), search=Choice(("auto", "max", "avg", "avgmax", "conv")),
+    valid=Options(("auto", "max", "avg", "avgmax", "conv")),
+    search=Choice(("auto", "max", "avg", "avgmax", "conv")),
     doc="2x downsampling in families that pool: max, average, their sum (avgmax), or a strided 3x3 "
         "convolution (conv); auto = the family's own.",
 )
 NORMALIZATION = knob(
     "normalization", bucket="architecture", default="auto", baseline="auto",
-    choices=("auto", "batch", "group", "layer", "none"), search=Choice(("auto", "batch", "group", "layer")),
+    valid=Options(("auto", "batch", "group", "layer", "none")), search=Choice(("auto", "batch", "group", "layer")),
     doc="Feature normalization after convolutions: batch, group (up to 32 groups), layer (over "
         "channels), or none; auto = the family's own.",
 )
 STEM_STRIDE = knob(
-    "stem_stride", bucket="architecture", default=1, baseline=1, low=1, high=4, search=IntRange(1, 2),
+    "stem_stride", bucket="architecture", default=1, baseline=1, valid=Interval(int, 1, 4), search=IntRange(1, 2),
     doc=f"Stride of the first convolution for images smaller than {LARGE_IMAGE} px (larger images "
         "always get the ImageNet stem, 4x smaller).",
 )
@@ -63,13 +64,13 @@ COLOUR_STEM = knob(
     doc="A learned 1x1 colour transform (started at identity) before the network's stem.",
 )
 SQUEEZE_EXCITE = knob(
-    "squeeze_excite", bucket="architecture", default="auto", baseline="auto", choices=("auto", "on", "off"),
+    "squeeze_excite", bucket="architecture", default="auto", baseline="auto", valid=Options(("auto", "on", "off")),
     search=Choice(("auto", "on", "off")),
     doc="Squeeze-and-excitation channel gates in each block (Hu et al., 2018); auto = the family's own.",
 )
 HEAD = knob(
-    "head", bucket="architecture", default="auto", baseline="auto", choices=("auto", "avg", "max", "fullconv"),
-    search=Choice(("auto", "avg", "max", "fullconv")),
+    "head", bucket="architecture", default="auto", baseline="auto",
+    valid=Options(("auto", "avg", "max", "fullconv")), search=Choice(("auto", "avg", "max", "fullconv")),
     doc="Classifier head: global average or max pooling then a linear layer, or fully convolutional "
         "(a 1x1 convolution to class scores, averaged over positions); auto = the family's own.",
 )
@@ -78,7 +79,8 @@ FLATTENED = knob(
     doc="Replace each kxk convolution by a kx1 then a 1xk one (flattened convolutions, Jin et al., 2014).",
 )
 DEPTH = knob(
-    "depth", bucket="architecture", default=1.0, baseline=1.0, low=0.1, high=4.0, search=Uniform(0.5, 1.5),
+    "depth", bucket="architecture", default=1.0, baseline=1.0, valid=Interval(float, 0.1, 4.0),
+    search=Uniform(0.5, 1.5),
     doc="Multiplier on the number of blocks in every stage (at least one each).",
 )
 
@@ -297,3 +299,24 @@ def _own(value: str, family: str) -> str:
 def small_stem_stride(spec: ModelSpec) -> int:
     """The stem's stride: `stem_stride` for small images, 2 for large ones (families with a 3x3 s2 stem)."""
     return spec.arch.stem_stride if spec.image_size < LARGE_IMAGE else 2
+
+
+class DropPath(nn.Module):
+    """Zero a whole residual branch for a random subset of samples (training only), rescaling the rest."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand((x.shape[0],) + (1,) * (x.ndim - 1), device=x.device, dtype=x.dtype) >= self.p
+        return x * keep / (1.0 - self.p)
+
+
+def drop_path_rates(peak: float, blocks: int) -> list[float]:
+    """Per-block stochastic depth rates, linear from 0 to `peak`."""
+    if blocks <= 1:
+        return [peak] * blocks
+    return [peak * i / (blocks - 1) for i in range(blocks)]

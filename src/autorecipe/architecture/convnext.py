@@ -11,9 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ModelSpec, register
-from ..regularization.dropout import DropPath, drop_path_rates
-from .blocks import LARGE_IMAGE, Parts, channels, mark_residual_end, repeats
+from .registry import ModelSpec, register
+from .blocks import LARGE_IMAGE, DropPath, Parts, channels, drop_path_rates, mark_residual_end, repeats
 
 LAYER_SCALE = 1e-6  # initial scale of each block's output (ConvNeXt's layer scale)
 
@@ -46,7 +45,7 @@ class Downsample(nn.Module):
         return self.conv(F.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2)))
 
 
-@register("convnext_tiny", honours=("depth", "activation", "normalization", "stem_stride", "head"))
+@register("convnext_tiny", knobs=("depth", "activation", "normalization", "stem_stride", "head"))
 def convnext_tiny(spec: ModelSpec) -> nn.Module:
     """ConvNeXt-T: four stages separated by norm + 2x2 stride-2 convolutions."""
     parts = Parts.of(spec, activation="gelu", normalization="layer")

@@ -19,7 +19,7 @@ from torch import nn
 from ..errors import AutorecipeError
 
 if TYPE_CHECKING:
-    from . import ModelSpec
+    from .registry import ModelSpec
 
 OBJECT = "object"  # the recipe's model when a module object was given to the Python API
 CUSTOM_HELP = "package.module:factory, or timm:<name>"

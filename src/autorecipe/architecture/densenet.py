@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import ModelSpec, register
+from .registry import ModelSpec, register
 from .blocks import Parts, repeats
 
 DENSE_KNOBS = ("depth", "activation", "pooling", "normalization", "stem_stride", "head", "flattened")
@@ -45,13 +45,13 @@ def densenet(spec: ModelSpec, growth: int, blocks: tuple[int, ...], pool: str) -
     return nn.Sequential(*layers)
 
 
-@register("densenet_bc", honours=DENSE_KNOBS)
+@register("densenet_bc", knobs=DENSE_KNOBS)
 def densenet_bc(spec: ModelSpec) -> nn.Module:
     """DenseNet-BC-100, growth rate 12: three blocks of 16 bottleneck layers (0.8M parameters)."""
     return densenet(spec, 12, (16, 16, 16), "avg")
 
 
-@register("densenet121", honours=DENSE_KNOBS)
+@register("densenet121", knobs=DENSE_KNOBS)
 def densenet121(spec: ModelSpec) -> nn.Module:
     """DenseNet-121, growth rate 32: blocks of 6, 12, 24 and 16 layers (8.0M parameters)."""
     return densenet(spec, 32, (6, 12, 24, 16), "avg")

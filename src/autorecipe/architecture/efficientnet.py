@@ -11,9 +11,8 @@ import math
 
 from torch import nn
 
-from . import ModelSpec, register
-from ..regularization.dropout import drop_path_rates
-from .blocks import Parts, SqueezeExcite, small_stem_stride
+from .registry import ModelSpec, register
+from .blocks import Parts, SqueezeExcite, drop_path_rates, small_stem_stride
 from .mobilenet import MOBILE_KNOBS, InvertedResidual, divisible, first_strides
 
 # (expansion, kernel, stride, channels, blocks) of each stage
@@ -21,7 +20,7 @@ B0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80,
              (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
 
 
-@register("efficientnet_b0", honours=MOBILE_KNOBS)
+@register("efficientnet_b0", knobs=MOBILE_KNOBS)
 def efficientnet_b0(spec: ModelSpec) -> nn.Module:
     """EfficientNet-B0: 16 MBConv blocks, squeeze-excite at a quarter of each block's input channels."""
     parts = Parts.of(spec, activation="silu", squeeze_excite=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from . import ModelSpec, register
+from .registry import ModelSpec, register
 from .blocks import Parts, channels, repeats
 
 GROUPS = (64, 256, 256)  # channels of the three groups at width 1
@@ -24,8 +24,8 @@ def group(parts: Parts, c_in: int, c_out: int, convs: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-@register("fastnet", honours=("depth", "activation", "pooling", "normalization", "stem_stride", "head", "flattened"),
-          sgd_lr=0.4)  # its class scores are scaled down, so it trains at 4x the usual lr
+@register("fastnet", knobs=("depth", "activation", "pooling", "normalization", "stem_stride", "head", "flattened"),
+          sgd_lr=0.4, searched=True)  # its class scores are scaled down, so it trains at 4x the usual lr
 def fastnet(spec: ModelSpec) -> nn.Module:
     """Stem and three conv-pool groups of two convolutions each (64, 256, 256 channels at width 1)."""
     parts = Parts.of(spec, activation="gelu", head="max")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import ModelSpec, register
+from .registry import ModelSpec, register
 from .blocks import LARGE_IMAGE, Parts, channels, repeats
 
 # (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection) of each module, stage by stage (GoogLeNet 3a-5b).
@@ -40,7 +40,7 @@ class InceptionModule(nn.Module):
         return torch.cat([branch(x) for branch in self.branches], 1)
 
 
-@register("inception", honours=("depth", "activation", "pooling", "normalization", "stem_stride", "head",
+@register("inception", knobs=("depth", "activation", "pooling", "normalization", "stem_stride", "head",
                                 "flattened"))
 def inception(spec: ModelSpec) -> nn.Module:
     """GoogLeNet's nine inception modules in three stages, with pooling between stages."""

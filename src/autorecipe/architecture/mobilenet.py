@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from . import ModelSpec, register
-from ..regularization.dropout import DropPath, drop_path_rates
-from .blocks import LARGE_IMAGE, Parts, SqueezeExcite, mark_residual_end, repeats, small_stem_stride
+from .registry import ModelSpec, register
+from .blocks import (
+    LARGE_IMAGE, DropPath, Parts, SqueezeExcite, drop_path_rates, mark_residual_end, repeats, small_stem_stride,
+)
 
 MOBILE_KNOBS = ("depth", "activation", "normalization", "stem_stride", "squeeze_excite", "head", "flattened")
 
@@ -56,7 +57,7 @@ V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96,
              (6, 320, 1, 1))
 
 
-@register("mobilenetv2", honours=MOBILE_KNOBS)
+@register("mobilenetv2", knobs=MOBILE_KNOBS, searched=True)
 def mobilenetv2(spec: ModelSpec) -> nn.Module:
     """MobileNetV2 with ReLU6 replaced by the activation knob's choice (ReLU by default)."""
     parts = Parts.of(spec)
@@ -82,7 +83,7 @@ V3_SMALL = ((3, 16, 16, True, False, 2), (3, 72, 24, False, False, 2), (3, 88, 2
             (5, 576, 96, True, True, 1), (5, 576, 96, True, True, 1))
 
 
-@register("mobilenetv3_small", honours=MOBILE_KNOBS)
+@register("mobilenetv3_small", knobs=MOBILE_KNOBS)
 def mobilenetv3_small(spec: ModelSpec) -> nn.Module:
     """MobileNetV3-small: ReLU early and hard-swish late (auto), squeeze-excite where published (auto)."""
     arch = spec.arch

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from . import ModelSpec, register
-from ..regularization.dropout import DropPath, drop_path_rates
-from .blocks import LARGE_IMAGE, Parts, channels, mark_residual_end, repeats
+from .registry import ModelSpec, register
+from .blocks import LARGE_IMAGE, DropPath, Parts, channels, drop_path_rates, mark_residual_end, repeats
 
 PREACT_KNOBS = ("depth", "activation", "normalization", "stem_stride", "squeeze_excite", "head", "flattened")
 
@@ -53,7 +52,7 @@ def preact_stages(parts: Parts, spec: ModelSpec, widths: list[int], blocks: list
     return nn.Sequential(*layers)
 
 
-@register("preact_resnet18", honours=PREACT_KNOBS)
+@register("preact_resnet18", knobs=PREACT_KNOBS, searched=True)
 def preact_resnet18(spec: ModelSpec) -> nn.Module:
     """Pre-activation ResNet-18: (2, 2, 2, 2) blocks of 64-512 channels."""
     widths = [channels(n, spec.width) for n in (64, 64, 128, 256, 512)]

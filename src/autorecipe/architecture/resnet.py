@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from torch import nn
 
-from . import ModelSpec, register
-from ..regularization.dropout import DropPath, drop_path_rates
-from .blocks import Parts, Residual, channels, mark_residual_end, repeats
+from .registry import ModelSpec, register
+from .blocks import DropPath, Parts, Residual, channels, drop_path_rates, mark_residual_end, repeats
 
 RESNET_KNOBS = ("depth", "activation", "normalization", "stem_stride", "squeeze_excite", "head", "flattened")
 SE_REDUCTION = 16
 
 
-@register("resnet9", honours=RESNET_KNOBS + ("pooling",),
-          sgd_lr=0.4)  # its class scores are scaled down, so it trains at 4x the usual lr
+@register("resnet9", knobs=RESNET_KNOBS + ("pooling",),
+          sgd_lr=0.4, searched=True)  # its class scores are scaled down, so it trains at 4x the usual lr
 def resnet9(spec: ModelSpec) -> nn.Module:
     """Three stages of conv-pool, the first and last with a two-conv residual branch (Myrtle.ai, 2018)."""
     parts = Parts.of(spec, head="max")
@@ -99,19 +98,19 @@ def resnet(spec: ModelSpec, block: type[nn.Module], blocks: tuple[int, ...], exp
     return nn.Sequential(*layers)
 
 
-@register("resnet18", honours=RESNET_KNOBS)
+@register("resnet18", knobs=RESNET_KNOBS, searched=True)
 def resnet18(spec: ModelSpec) -> nn.Module:
     """ResNet-18: basic blocks (2, 2, 2, 2)."""
     return resnet(spec, BasicBlock, (2, 2, 2, 2), 1)
 
 
-@register("resnet34", honours=RESNET_KNOBS)
+@register("resnet34", knobs=RESNET_KNOBS)
 def resnet34(spec: ModelSpec) -> nn.Module:
     """ResNet-34: basic blocks (3, 4, 6, 3)."""
     return resnet(spec, BasicBlock, (3, 4, 6, 3), 1)
 
 
-@register("resnet50", honours=RESNET_KNOBS)
+@register("resnet50", knobs=RESNET_KNOBS)
 def resnet50(spec: ModelSpec) -> nn.Module:
     """ResNet-50: bottleneck blocks (3, 4, 6, 3), 4x expansion."""
     return resnet(spec, Bottleneck, (3, 4, 6, 3), 4)

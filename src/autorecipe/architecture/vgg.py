@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from . import ModelSpec, register
+from .registry import ModelSpec, register
 from .blocks import LARGE_IMAGE, Parts, channels, repeats
 
 VGG_KNOBS = ("depth", "activation", "pooling", "normalization", "stem_stride", "head", "flattened")
@@ -35,13 +35,13 @@ def vgg(spec: ModelSpec, stages: tuple[tuple[int, int], ...]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-@register("vgg11", honours=VGG_KNOBS)
+@register("vgg11", knobs=VGG_KNOBS, searched=True)
 def vgg11(spec: ModelSpec) -> nn.Module:
     """VGG-11 with batch norm (configuration A)."""
     return vgg(spec, STAGES["vgg11"])
 
 
-@register("vgg16", honours=VGG_KNOBS)
+@register("vgg16", knobs=VGG_KNOBS)
 def vgg16(spec: ModelSpec) -> nn.Module:
     """VGG-16 with batch norm (configuration D)."""
     return vgg(spec, STAGES["vgg16"])

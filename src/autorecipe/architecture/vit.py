@@ -12,15 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ModelSpec, register
+from .registry import ModelSpec, register
 from ..errors import AutorecipeError
-from ..knobs import Choice, knob
-from ..regularization.dropout import DropPath, drop_path_rates
-from .blocks import ACTIVATIONS, repeats
+from ..knobs import Choice, Interval, knob
+from .blocks import ACTIVATIONS, DropPath, drop_path_rates, repeats
 
 VIT_MODELS = ("vit_tiny", "vit_small")
 PATCH_SIZE = knob(
-    "patch_size", bucket="architecture", default=0, baseline=0, low=0, high=64, search=Choice((0, 2, 4, 8)),
+    "patch_size", bucket="architecture", default=0, baseline=0, valid=Interval(int, 0, 64),
+    search=Choice((0, 2, 4, 8)),
     when=("model", VIT_MODELS),
     doc="ViT patch side in pixels; 0 = automatic: image side / 8, at most 16 (64 patches for small images, "
         "16x16 patches at 224 px).",
@@ -113,13 +113,13 @@ def vit(spec: ModelSpec, heads: int, blocks: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-@register("vit_tiny", honours=("depth", "activation", "head", "patch_size"))
+@register("vit_tiny", knobs=("depth", "activation", "head", "patch_size"))
 def vit_tiny(spec: ModelSpec) -> nn.Module:
     """ViT-Ti: 12 blocks, 3 heads, 192 dimensions at width 1."""
     return vit(spec, 3, 12)
 
 
-@register("vit_small", honours=("depth", "activation", "head", "patch_size"))
+@register("vit_small", knobs=("depth", "activation", "head", "patch_size"))
 def vit_small(spec: ModelSpec) -> nn.Module:
     """ViT-S: 12 blocks, 6 heads, 384 dimensions at width 1 (22M parameters at 224 px, patch 16)."""
     return vit(spec, 6, 12)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from . import ModelSpec, register
+from .registry import ModelSpec, register
 from .blocks import Parts, channels, repeats
 from .preact_resnet import PREACT_KNOBS, preact_stages
 
@@ -20,19 +20,19 @@ def wide_resnet(spec: ModelSpec, depth: int, k: int) -> nn.Module:
     return preact_stages(Parts.of(spec), spec, widths, blocks, [1, 2, 2])
 
 
-@register("wrn28_2", honours=PREACT_KNOBS)
+@register("wrn28_2", knobs=PREACT_KNOBS)
 def wrn28_2(spec: ModelSpec) -> nn.Module:
     """WRN-28-2 (1.5M parameters)."""
     return wide_resnet(spec, 28, 2)
 
 
-@register("wrn28_10", honours=PREACT_KNOBS)
+@register("wrn28_10", knobs=PREACT_KNOBS)
 def wrn28_10(spec: ModelSpec) -> nn.Module:
     """WRN-28-10 (36.5M parameters)."""
     return wide_resnet(spec, 28, 10)
 
 
-@register("wrn16_4", honours=PREACT_KNOBS)
+@register("wrn16_4", knobs=PREACT_KNOBS, searched=True)
 def wrn16_4(spec: ModelSpec) -> nn.Module:
     """WRN-16-4 (2.7M parameters), a quick wide network."""
     return wide_resnet(spec, 16, 4)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from . import ModelSpec, register
-from ..regularization.dropout import DropPath, drop_path_rates
-from .blocks import LARGE_IMAGE, Parts, channels, mark_residual_end, repeats, small_stem_stride
+from .registry import ModelSpec, register
+from .blocks import (
+    LARGE_IMAGE, DropPath, Parts, channels, drop_path_rates, mark_residual_end, repeats, small_stem_stride,
+)
 from .resnet import shortcut
 
 
@@ -39,7 +40,7 @@ class XceptionBlock(nn.Module):
         return self.shortcut(x) + self.drop_path(self.body(x))
 
 
-@register("xception", honours=("depth", "activation", "pooling", "normalization", "stem_stride", "head", "flattened"))
+@register("xception", knobs=("depth", "activation", "pooling", "normalization", "stem_stride", "head", "flattened"))
 def xception(spec: ModelSpec) -> nn.Module:
     """Xception: entry, middle (8 blocks at width 1 depth 1) and exit flows."""
     parts = Parts.of(spec)

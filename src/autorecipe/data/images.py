@@ -8,20 +8,20 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..knobs import IntRange, knob
+from ..knobs import IntRange, Interval, Options, knob
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 AUTO_SIZE_LIMITS = (16, 224)
 
 IMAGE_SIZE = knob(
-    "image_size", bucket="data", default=0, baseline=0, low=0, high=1024,
+    "image_size", bucket="data", default=0, baseline=0, valid=Interval(int, 0, 1024),
     search=IntRange(16, 224, log=True),
     doc="Side of the square training images in pixels; 0 = automatic: the images' own size "
         "when they all share one (at most 224), else their median shorter side clipped to 16..224.",
 )
 CHANNELS = knob(
-    "channels", bucket="data", default="auto", baseline="auto", choices=("auto", "rgb", "gray"),
+    "channels", bucket="data", default="auto", baseline="auto", valid=Options(("auto", "rgb", "gray")),
     doc="Colour handling: rgb, gray, or auto (gray only when every image is grayscale).",
 )
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..knobs import Choice, knob
+from ..knobs import Choice, Interval, knob
 
 ACCUMULATE = knob(
-    "accumulate", bucket="optimization", default=1, baseline=1, low=1, high=1024,
+    "accumulate", bucket="optimization", default=1, baseline=1, valid=Interval(int, 1, 1024),
     search=Choice((1, 2, 4)),
     doc="Batches whose gradients are summed per optimizer step; the effective batch (and the lr "
         "scaling) is batch_size x accumulate.",

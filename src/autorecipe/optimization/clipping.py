@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from ..knobs import Uniform, knob
+from ..knobs import Interval, Uniform, knob
 
 GRAD_CLIP = knob(
-    "grad_clip", bucket="optimization", default=0.0, baseline=0.0, low=0.0, high=1e6,
+    "grad_clip", bucket="optimization", default=0.0, baseline=0.0, valid=Interval(float, 0.0, 1e6),
     search=Uniform(0.1, 10.0, log=True, off=0.0),
     doc="Rescale the gradient so its global L2 norm is at most this; 0 = off.",
 )

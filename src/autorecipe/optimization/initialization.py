@@ -10,11 +10,11 @@ import math
 import torch
 from torch import nn
 
-from ..knobs import Choice, knob
+from ..knobs import Choice, Options, knob
 
 INIT = knob(
-    "init", bucket="optimization", default="torch", baseline="torch", choices=("torch", "he", "xavier", "dirac"),
-    search=Choice(("torch", "he", "xavier", "dirac")),
+    "init", bucket="optimization", default="torch", baseline="torch",
+    valid=Options(("torch", "he", "xavier", "dirac")), search=Choice(("torch", "he", "xavier", "dirac")),
     doc="Weights of convolutions and linear layers: torch (PyTorch's defaults), he (Kaiming normal, fan out), "
         "xavier (Glorot uniform), or dirac (convolutions start as identity maps plus small noise; "
         "linear layers Xavier).",

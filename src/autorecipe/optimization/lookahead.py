@@ -5,19 +5,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..knobs import Choice, IntRange, Uniform, knob
+from ..knobs import Choice, IntRange, Interval, Uniform, knob
 
 LOOKAHEAD = knob(
     "lookahead", bucket="optimization", default=False, baseline=False, search=Choice((False, True)),
     doc="Periodic weight averaging: the optimizer explores with fast weights; slow weights follow them.",
 )
 LOOKAHEAD_STEPS = knob(
-    "lookahead_steps", bucket="optimization", default=5, baseline=5, low=1, high=1000,
+    "lookahead_steps", bucket="optimization", default=5, baseline=5, valid=Interval(int, 1, 1000),
     search=IntRange(2, 20), when=("lookahead", (True,)),
     doc="Optimizer steps between lookahead updates (k).",
 )
 LOOKAHEAD_ALPHA = knob(
-    "lookahead_alpha", bucket="optimization", default=0.5, baseline=0.5, low=0.0, high=1.0,
+    "lookahead_alpha", bucket="optimization", default=0.5, baseline=0.5, valid=Interval(float, 0.0, 1.0),
     search=Uniform(0.3, 0.9), when=("lookahead", (True,)),
     doc="How far the slow weights move toward the fast ones at each lookahead update.",
 )

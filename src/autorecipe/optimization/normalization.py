@@ -6,11 +6,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..knobs import Choice, knob
+from ..knobs import Choice, Options, knob
 
 INPUT_NORM = knob(
     "input_norm", bucket="optimization", default="standardize", baseline="scale",
-    choices=("standardize", "scale"), search=Choice(("standardize", "scale")),
+    valid=Options(("standardize", "scale")), search=Choice(("standardize", "scale")),
     doc="standardize: per-channel zero mean, unit variance from the training images; scale: pixels in [0, 1].",
 )
 

@@ -1,104 +1,128 @@
-"""Optimizers by name: a registry from a recipe's `optimizer` knob to a builder.
+"""Optimizers by name: a registry from a recipe's `optimizer` knob to an entry holding its facts.
 
+Each entry has the builder, the optimizer's usual peak learning rate (what `lr: 0` gives it)
+and the form of weight decay its paper uses (what `weight_decay_mode: auto` gives it).
 torch.optim is used where it has the method; LARS, LAMB, Lion and Muon are short
-implementations in their own files. Parameter groups arrive from the regularization
-bucket (with their own weight decay) and may carry an `lr_scale` that the schedule honours.
+implementations in their own files. Parameter groups arrive from the training wing (with
+their penalties) and may carry an `lr_scale` that the schedule honours.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import torch
 
-from ..architecture import sgd_lr
-from ..knobs import Choice, Uniform, knob
+from ..knobs import Choice, Interval, Options, Registered, Uniform, knob
 from .lamb import LAMB
 from .lars import LARS
 from .lion import Lion
 from .muon import Muon
 
-if TYPE_CHECKING:
-    from ..recipe import Recipe
-
 Builder = Callable[[list[dict], object], torch.optim.Optimizer]
-OPTIMIZERS: dict[str, Builder] = {}
+DECAY_FORMS = ("coupled", "decoupled")
 
 
-def register(name: str) -> Callable[[Builder], Builder]:
-    """Decorator: make an optimizer builder reachable by name from recipes, the CLI and Python."""
+@dataclass(frozen=True)
+class OptimizerEntry:
+    """A registered optimizer: its builder, its usual peak lr for a batch of 512 (None: the model's own
+    SGD lr), the form of weight decay its paper uses, and whether the search tries it."""
+
+    name: str
+    build: Builder
+    auto_lr: float | None
+    decay: str  # coupled (L2 in the gradient) or decoupled (the weights shrink outside it)
+    searched: bool = False
+
+
+OPTIMIZERS: dict[str, OptimizerEntry] = {}
+
+
+def register(name: str, *, auto_lr: float | None, decay: str, searched: bool = False
+             ) -> Callable[[Builder], Builder]:
+    """Decorator: make an optimizer reachable by name from recipes, the CLI, Python and the search."""
+    if decay not in DECAY_FORMS:
+        raise ValueError(f"optimizer {name}: decay must be one of {DECAY_FORMS}, got {decay!r}")
+
     def add(builder: Builder) -> Builder:
-        OPTIMIZERS[name] = builder
+        OPTIMIZERS[name] = OptimizerEntry(name, builder, auto_lr, decay, searched)
         return builder
     return add
 
 
-@register("sgd")
+@register("sgd", auto_lr=None, decay="coupled", searched=True)
 def _sgd(groups, s):
     return torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum, nesterov=s.nesterov and s.momentum > 0)
 
 
-@register("adam")
+@register("adam", auto_lr=2e-3, decay="coupled")
 def _adam(groups, s):
     return torch.optim.Adam(groups, lr=s.lr, betas=(s.momentum, s.beta2))
 
 
-@register("adamw")
+@register("adamw", auto_lr=4e-3, decay="decoupled", searched=True)
 def _adamw(groups, s):
     return torch.optim.AdamW(groups, lr=s.lr, betas=(s.momentum, s.beta2))
 
 
-@register("rmsprop")
+@register("rmsprop", auto_lr=1e-3, decay="coupled")
 def _rmsprop(groups, s):
     return torch.optim.RMSprop(groups, lr=s.lr, alpha=s.beta2, momentum=s.momentum)
 
 
-@register("adagrad")
+@register("adagrad", auto_lr=5e-2, decay="coupled")
 def _adagrad(groups, s):
     return torch.optim.Adagrad(groups, lr=s.lr)
 
 
-@register("lamb")
+@register("lamb", auto_lr=1e-2, decay="decoupled", searched=True)
 def _lamb(groups, s):
     return LAMB(groups, lr=s.lr, betas=(s.momentum, s.beta2))
 
 
-@register("lars")
+@register("lars", auto_lr=2.0, decay="coupled")
 def _lars(groups, s):
     return LARS(groups, lr=s.lr, momentum=s.momentum)
 
 
-@register("lion")
+@register("lion", auto_lr=4e-4, decay="decoupled", searched=True)
 def _lion(groups, s):
     return Lion(groups, lr=s.lr, betas=(s.momentum, s.beta2))
 
 
-@register("muon")
+@register("muon", auto_lr=4e-3, decay="decoupled", searched=True)
 def _muon(groups, s):
     return Muon(groups, lr=s.lr, momentum=s.momentum, nesterov=s.nesterov, fallback=s.muon_fallback,
                 beta2=s.beta2)
 
 
+def _optimizer_doc() -> str:
+    """The optimizer knob's help, listing every registered optimizer with its automatic lr and decay form."""
+    listed = "; ".join(f"{e.name} (lr {_auto_lr_text(e)}, {e.decay} decay)" for e in OPTIMIZERS.values())
+    return ("sgd (momentum, Nesterov), adam, adamw, rmsprop, adagrad, lamb (You et al., 2019), lars "
+            "(You et al., 2017), lion (Chen et al., 2023), muon (orthogonalized momentum for conv and linear "
+            "weights, muon_fallback for the rest), or any registered optimizer. With lr 0 (auto) each gets "
+            f"its usual learning rate, and with weight_decay_mode auto its paper's form of decay: {listed}.")
+
+
+def _auto_lr_text(entry: OptimizerEntry) -> str:
+    return "the model's" if entry.auto_lr is None else f"{entry.auto_lr:g}"
+
+
 OPTIMIZER = knob(
-    "optimizer", bucket="optimization", default="sgd", baseline="sgd", choices=tuple(OPTIMIZERS),
-    search=Choice(("sgd", "adamw", "lamb", "lion", "muon")),
-    doc="sgd (momentum, Nesterov), adam, adamw, rmsprop, adagrad, lamb (You et al., 2019), lars "
-        "(You et al., 2017), lion (Chen et al., 2023), or muon (orthogonalized momentum for conv and "
-        "linear weights, muon_fallback for the rest). With lr 0 (auto) each gets its usual learning rate.",
+    "optimizer", bucket="optimization", default="sgd", baseline="sgd", valid=Options(OPTIMIZERS),
+    search=Registered(OPTIMIZERS, lambda entry: entry.searched), doc=_optimizer_doc,
 )
-# The usual peak learning rate of each optimizer for a batch of 512 (lr: 0, auto); SGD's is the architecture's.
-AUTO_LR = {"adam": 2e-3, "adamw": 4e-3, "rmsprop": 1e-3, "adagrad": 5e-2, "lamb": 1e-2, "lars": 2.0, "lion": 4e-4,
-           "muon": 4e-3}
 LR = knob(
-    "lr", bucket="optimization", default=0.0, baseline=0.0, low=0.0, high=100.0,
+    "lr", bucket="optimization", default=0.0, baseline=0.0, valid=Interval(float, 0.0, 100.0),
     search=Uniform(1e-4, 2.0, log=True),
     doc="Peak learning rate (reached at the end of warmup) for a batch of 512; see lr_scaling. 0 = auto: "
         "the optimizer's usual value (SGD: 0.4 for resnet9 and fastnet, 0.1 for other models; adamw 4e-3, "
         "lion 4e-4, ...).",
 )
 MOMENTUM = knob(
-    "momentum", bucket="optimization", default=0.9, baseline=0.9, low=0.0, high=0.999,
+    "momentum", bucket="optimization", default=0.9, baseline=0.9, valid=Interval(float, 0.0, 0.999),
     search=Uniform(0.8, 0.99),
     doc="Momentum of sgd, rmsprop, lars and muon, or beta1 of adam, adamw, lamb and lion.",
 )
@@ -108,28 +132,19 @@ NESTEROV = knob(
     doc="Nesterov momentum for sgd and muon.",
 )
 BETA2 = knob(
-    "beta2", bucket="optimization", default=0.999, baseline=0.999, low=0.0, high=0.99999,
+    "beta2", bucket="optimization", default=0.999, baseline=0.999, valid=Interval(float, 0.0, 0.99999),
     search=Uniform(0.95, 0.9999), when=("optimizer", ("adam", "adamw", "lamb", "lion", "rmsprop", "muon")),
     doc="Decay of the second-moment average (adam, adamw, lamb, muon's adamw fallback), rmsprop's "
         "alpha, or lion's momentum decay (its paper uses 0.99).",
 )
 MUON_FALLBACK = knob(
-    "muon_fallback", bucket="optimization", default="adamw", baseline="adamw", choices=("adamw", "sgd"),
+    "muon_fallback", bucket="optimization", default="adamw", baseline="adamw", valid=Options(("adamw", "sgd")),
     search=Choice(("adamw", "sgd")), when=("optimizer", ("muon",)),
     doc="The optimizer muon uses for biases and normalization parameters (everything that is not a "
         "conv or linear weight), at the same lr.",
 )
 
 
-def resolve_lr(recipe: Recipe) -> Recipe:
-    """`recipe` with lr 0 (auto) replaced by its optimizer's usual peak lr for a batch of 512."""
-    opt = recipe.optimization
-    if opt.lr:
-        return recipe
-    lr = sgd_lr(recipe.architecture.model) if opt.optimizer == "sgd" else AUTO_LR[opt.optimizer]
-    return recipe.with_values({"lr": lr})
-
-
 def build_optimizer(section, groups: list[dict]) -> torch.optim.Optimizer:
     """The recipe's optimizer over parameter groups (which carry their own weight decay)."""
-    return OPTIMIZERS[section.optimizer](groups, section)
+    return OPTIMIZERS[section.optimizer].build(groups, section)

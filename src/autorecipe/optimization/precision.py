@@ -7,11 +7,11 @@ import contextlib
 import torch
 
 from ..errors import AutorecipeError
-from ..knobs import Choice, knob
+from ..knobs import Choice, Options, knob
 
 PRECISION = knob(
-    "precision", bucket="optimization", default="auto", baseline="fp32", choices=("auto", "fp32", "bf16", "fp16"),
-    search=Choice(("fp32", "bf16", "fp16")),
+    "precision", bucket="optimization", default="auto", baseline="fp32",
+    valid=Options(("auto", "fp32", "bf16", "fp16")), search=Choice(("fp32", "bf16", "fp16")),
     doc="Autocast precision; fp16 scales the loss (GradScaler) so small gradients survive; auto = bf16 "
         "on CUDA GPUs that support it and on CPUs with native bf16 matrix units (AMX), fp32 elsewhere.",
 )

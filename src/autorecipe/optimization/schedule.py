@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ..knobs import Choice, IntRange, Uniform, knob
+from ..knobs import Choice, IntRange, Interval, Options, Uniform, knob
 
 REFERENCE_BATCH = 512
 MIN_STEPS_PER_EPOCH = 16
@@ -15,25 +15,25 @@ ONECYCLE_START = 1 / 25  # one-cycle warmup starts at this fraction of the peak 
 ONECYCLE_MOMENTUM_DROP = 0.1  # one-cycle momentum falls this far below its knob value at the peak lr
 
 EPOCHS = knob(
-    "epochs", bucket="optimization", default=20, baseline=20, low=1, high=100_000,
+    "epochs", bucket="optimization", default=20, baseline=20, valid=Interval(int, 1, 100_000),
     search=IntRange(5, 100, log=True),
     doc="Passes over the training data (a time budget may end training sooner).",
 )
 BATCH_SIZE = knob(
-    "batch_size", bucket="optimization", default=0, baseline=0, low=0, high=65_536,
+    "batch_size", bucket="optimization", default=0, baseline=0, valid=Interval(int, 0, 65_536),
     search=Choice((64, 128, 256, 512, 1024)),
     doc=f"Images per forward pass; 0 = automatic: the largest power of two up to {REFERENCE_BATCH} "
         f"that gives at least {MIN_STEPS_PER_EPOCH} steps per epoch (or --auto-batch).",
 )
 LR_SCALING = knob(
-    "lr_scaling", bucket="optimization", default="linear", baseline="linear", choices=("none", "linear", "sqrt"),
-    search=Choice(("linear", "sqrt")),
+    "lr_scaling", bucket="optimization", default="linear", baseline="linear",
+    valid=Options(("none", "linear", "sqrt")), search=Choice(("linear", "sqrt")),
     doc=f"How the learning rate follows the batch size: lr is set for batch {REFERENCE_BATCH} and scaled "
         f"by (batch x accumulate / {REFERENCE_BATCH}) or its square root.",
 )
 SCHEDULE = knob(
     "schedule", bucket="optimization", default="linear", baseline="constant",
-    choices=("constant", "step", "linear", "cosine", "onecycle"),
+    valid=Options(("constant", "step", "linear", "cosine", "onecycle")),
     search=Choice(("step", "linear", "cosine", "onecycle")),
     doc="The learning rate after a linear warmup from zero: constant; step (x step_gamma at "
         f"{' and '.join(f'{m:.0%}' for m in STEP_MILESTONES)} of the rest); linear decay to zero; cosine "
@@ -41,12 +41,12 @@ SCHEDULE = knob(
         "cycled inversely to the learning rate).",
 )
 WARMUP = knob(
-    "warmup", bucket="optimization", default=0.2, baseline=0.0, low=0.0, high=0.9,
+    "warmup", bucket="optimization", default=0.2, baseline=0.0, valid=Interval(float, 0.0, 0.9),
     search=Uniform(0.0, 0.3),
     doc="Fraction of training spent ramping the learning rate up to its peak.",
 )
 STEP_GAMMA = knob(
-    "step_gamma", bucket="optimization", default=0.1, baseline=0.1, low=0.0, high=1.0,
+    "step_gamma", bucket="optimization", default=0.1, baseline=0.1, valid=Interval(float, 0.0, 1.0),
     search=Uniform(0.05, 0.5, log=True), when=("schedule", ("step",)),
     doc="The step schedule's decay factor at each milestone.",
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import kornia.augmentation as K
 from torch import nn
 
-from ..knobs import Choice, Uniform, knob
+from ..knobs import Choice, Interval, Uniform, knob
 from .color_jitter import ColorJitter
 from .erasing import Cutout
 from .policies import build_policy
@@ -19,12 +19,12 @@ HFLIP = knob(
     doc="Mirror half of the training images left to right.",
 )
 TRANSLATE = knob(
-    "translate", bucket="regularization", default=0.125, baseline=0.0, low=0.0, high=0.5,
+    "translate", bucket="regularization", default=0.125, baseline=0.0, valid=Interval(float, 0.0, 0.5),
     search=Uniform(0.0, 0.25),
     doc="Pad-and-crop translation: reflect-pad by this fraction of the image side, then crop back at random.",
 )
 RESIZED_CROP = knob(
-    "resized_crop", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=1.0,
+    "resized_crop", bucket="regularization", default=0.0, baseline=0.0, valid=Interval(float, 0.0, 1.0),
     search=Uniform(0.08, 1.0, off=0.0),
     doc="Random-resized crop (Szegedy et al., 2015): crop this fraction up to all of the image's area, "
         "aspect 3/4 to 4/3, and resize it back; 0 = off.",

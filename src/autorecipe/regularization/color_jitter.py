@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..knobs import Uniform, knob
+from ..knobs import Interval, Uniform, knob
 
 COLOR_JITTER = knob(
-    "color_jitter", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=1.0,
+    "color_jitter", bucket="regularization", default=0.0, baseline=0.0, valid=Interval(float, 0.0, 1.0),
     search=Uniform(0.0, 0.5),
     doc="Colour jitter strength s: brightness, contrast and saturation scaled by 1 +- up to s, hue turned "
         "by up to s/4 of a circle; 0 = off.",

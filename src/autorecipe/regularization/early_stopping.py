@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from ..knobs import ON, IntRange, Uniform, knob
+from ..knobs import ON, IntRange, Interval, Uniform, knob
 
 PATIENCE = knob(
-    "patience", bucket="regularization", default=0, baseline=0, low=0, high=100_000,
+    "patience", bucket="regularization", default=0, baseline=0, valid=Interval(int, 0, 100_000),
     search=IntRange(3, 20, off=0),
     doc="Stop after this many epochs without a validation accuracy gain of more than min_delta; 0 = off.",
 )
 MIN_DELTA = knob(
-    "min_delta", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=1.0,
+    "min_delta", bucket="regularization", default=0.0, baseline=0.0, valid=Interval(float, 0.0, 1.0),
     search=Uniform(0.0, 0.01), when=("patience", ON),
     doc="Early stopping: the smallest gain in validation accuracy (a fraction) that counts as improving.",
 )

@@ -7,10 +7,10 @@ import copy
 import torch
 from torch import nn
 
-from ..knobs import ON, Choice, Uniform, knob
+from ..knobs import ON, Choice, Interval, Uniform, knob
 
 EMA_DECAY = knob(
-    "ema_decay", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=0.99999,
+    "ema_decay", bucket="regularization", default=0.0, baseline=0.0, valid=Interval(float, 0.0, 0.99999),
     search=Uniform(0.99, 0.9999, log=True, off=0.0),
     doc="Decay of an exponential moving average of the weights (and batch-norm statistics), updated "
         "every step; evaluation and the saved model use the average; 0 = off.",

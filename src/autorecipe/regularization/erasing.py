@@ -5,16 +5,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..knobs import Uniform, knob
+from ..knobs import Interval, Uniform, knob
 
 RANDOM_ERASING = knob(
-    "random_erasing", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=1.0,
+    "random_erasing", bucket="regularization", default=0.0, baseline=0.0, valid=Interval(float, 0.0, 1.0),
     search=Uniform(0.0, 0.5),
     doc="Random erasing (Zhong et al., 2020): probability of blanking a random rectangle of 2-33% of "
         "the image (kornia); 0 = off.",
 )
 CUTOUT = knob(
-    "cutout", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=1.0,
+    "cutout", bucket="regularization", default=0.0, baseline=0.0, valid=Interval(float, 0.0, 1.0),
     search=Uniform(0.0, 0.5),
     doc="Cutout (DeVries & Taylor, 2017): zero a square of this fraction of the image side around a random "
         "centre (it may overhang the border) in every image; 0 = off.",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..knobs import Uniform, knob
+from ..knobs import Interval, Uniform, knob
 
 LABEL_SMOOTHING = knob(
-    "label_smoothing", bucket="regularization", default=0.1, baseline=0.0, low=0.0, high=1.0,
+    "label_smoothing", bucket="regularization", default=0.1, baseline=0.0, valid=Interval(float, 0.0, 1.0),
     search=Uniform(0.0, 0.3),
     doc="Mix the one-hot target with a uniform one by this weight (Szegedy et al., 2016).",
 )

@@ -12,26 +12,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..knobs import ON, Condition, Uniform, knob
+from ..knobs import ON, Condition, Interval, Uniform, knob
 
 MIXUP_ALPHA = knob(
-    "mixup_alpha", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=10.0,
+    "mixup_alpha", bucket="regularization", default=0.0, baseline=0.0, valid=Interval(float, 0.0, 10.0),
     search=Uniform(0.1, 1.0, off=0.0),
     doc="Mixup (Zhang et al., 2018): Beta(alpha, alpha) weight of a pixel-wise blend of two images; 0 = off.",
 )
 CUTMIX_ALPHA = knob(
-    "cutmix_alpha", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=10.0,
+    "cutmix_alpha", bucket="regularization", default=0.0, baseline=0.0, valid=Interval(float, 0.0, 10.0),
     search=Uniform(0.1, 1.0, off=0.0),
     doc="CutMix (Yun et al., 2019): Beta(alpha, alpha) share of an image kept when a box of another is "
         "pasted in; 0 = off.",
 )
 MIX_PROB = knob(
-    "mix_prob", bucket="regularization", default=1.0, baseline=1.0, low=0.0, high=1.0,
+    "mix_prob", bucket="regularization", default=1.0, baseline=1.0, valid=Interval(float, 0.0, 1.0),
     search=Uniform(0.3, 1.0), when=Condition((("mixup_alpha", ON), ("cutmix_alpha", ON)), any_of=True),
     doc="Probability that a batch is mixed at all (mixup or cutmix on).",
 )
 MIX_SWITCH_PROB = knob(
-    "mix_switch_prob", bucket="regularization", default=0.5, baseline=0.5, low=0.0, high=1.0,
+    "mix_switch_prob", bucket="regularization", default=0.5, baseline=0.5, valid=Interval(float, 0.0, 1.0),
     search=Uniform(0.0, 1.0), when=Condition((("mixup_alpha", ON), ("cutmix_alpha", ON))),
     doc="With both mixup and cutmix on: probability that a mixed batch uses cutmix rather than mixup.",
 )

@@ -6,22 +6,22 @@ import torch
 from kornia.augmentation.auto import AutoAugment, RandAugment, TrivialAugment
 from torch import nn
 
-from ..knobs import Choice, IntRange, knob
+from ..knobs import Choice, IntRange, Interval, Options, knob
 
 POLICY = knob(
     "policy", bucket="regularization", default="none", baseline="none",
-    choices=("none", "randaugment", "trivialaugment", "autoaugment"),
+    valid=Options(("none", "randaugment", "trivialaugment", "autoaugment")),
     search=Choice(("none", "randaugment", "trivialaugment", "autoaugment")),
     doc="Automatic augmentation: RandAugment (Cubuk et al., 2020), TrivialAugment (Mueller & Hutter, 2021) "
         "or AutoAugment's CIFAR-10 policy (Cubuk et al., 2019); kornia draws the operations once per batch.",
 )
 RANDAUGMENT_N = knob(
-    "randaugment_n", bucket="regularization", default=2, baseline=2, low=1, high=10,
+    "randaugment_n", bucket="regularization", default=2, baseline=2, valid=Interval(int, 1, 10),
     search=IntRange(1, 3), when=("policy", ("randaugment",)),
     doc="RandAugment: operations applied in a row.",
 )
 RANDAUGMENT_M = knob(
-    "randaugment_m", bucket="regularization", default=9, baseline=9, low=1, high=29,
+    "randaugment_m", bucket="regularization", default=9, baseline=9, valid=Interval(int, 1, 29),
     search=IntRange(3, 15), when=("policy", ("randaugment",)),
     doc="RandAugment: magnitude of every operation, on a scale of 0 to 30.",
 )

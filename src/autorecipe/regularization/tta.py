@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..knobs import Choice, knob
+from ..knobs import Choice, Options, knob
 
 TTA = knob(
-    "tta", bucket="regularization", default="none", baseline="none", choices=("none", "flip", "flip_translate"),
-    search=Choice(("none", "flip", "flip_translate")),
+    "tta", bucket="regularization", default="none", baseline="none",
+    valid=Options(("none", "flip", "flip_translate")), search=Choice(("none", "flip", "flip_translate")),
     doc="Test-time augmentation: none; flip (the image and its mirror); flip_translate (each of those also "
         "shifted by 1/32 of the side, at least a pixel, down-right and up-left: 6 views).",
 )

@@ -18,26 +18,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..knobs import Choice, Uniform, knob
-
-# Optimizers whose papers decay the weights outside the gradient; the others add L2 to it.
-DECOUPLED_OPTIMIZERS = ("adamw", "lamb", "lion", "muon")
+from ..knobs import Choice, Interval, Options, Uniform, knob
 
 WEIGHT_DECAY = knob(
-    "weight_decay", bucket="regularization", default=5e-4, baseline=0.0, low=0.0, high=1.0,
+    "weight_decay", bucket="regularization", default=5e-4, baseline=0.0, valid=Interval(float, 0.0, 1.0),
     search=Uniform(1e-5, 1.0, log=True, off=0.0),
     doc="Weight decay coefficient, applied as weight_decay_mode says; typically 5e-4 for SGD, 0.05 "
         "for AdamW, LAMB and Muon, 3-10x that for Lion.",
 )
 WEIGHT_DECAY_MODE = knob(
     "weight_decay_mode", bucket="regularization", default="auto", baseline="auto",
-    choices=("auto", "coupled", "decoupled"),
+    valid=Options(("auto", "coupled", "decoupled")),
     doc="coupled: add weight_decay * w to the gradient (classic L2); decoupled: shrink w by "
-        "lr * weight_decay at each step, outside the gradient (AdamW, SGDW); auto: decoupled for "
-        f"{', '.join(DECOUPLED_OPTIMIZERS)}, coupled for the other optimizers, as their papers do.",
+        "lr * weight_decay at each step, outside the gradient (AdamW, SGDW); auto: the form the "
+        "optimizer's paper uses (each registered optimizer declares it: see the optimizer knob).",
 )
 L1 = knob(
-    "l1", bucket="regularization", default=0.0, baseline=0.0, low=0.0, high=1.0,
+    "l1", bucket="regularization", default=0.0, baseline=0.0, valid=Interval(float, 0.0, 1.0),
     search=Uniform(1e-7, 1e-4, log=True, off=0.0),
     doc="L1 penalty coefficient: adds l1 * sign(w) to the gradient; with weight_decay, an elastic net.",
 )
@@ -48,11 +45,9 @@ DECAY_NORM_BIAS = knob(
 )
 
 
-def decay_mode(section, optimizer: str) -> str:
-    """coupled or decoupled: the section's weight_decay_mode, with auto resolved for `optimizer`."""
-    if section.weight_decay_mode != "auto":
-        return section.weight_decay_mode
-    return "decoupled" if optimizer in DECOUPLED_OPTIMIZERS else "coupled"
+def decay_mode(section, published: str) -> str:
+    """coupled or decoupled: the section's weight_decay_mode, auto meaning the optimizer's `published` form."""
+    return published if section.weight_decay_mode == "auto" else section.weight_decay_mode
 
 
 def parameter_groups(section, model: nn.Module) -> list[dict]:

@@ -10,6 +10,8 @@ import optuna
 
 from ..durations import parse_duration
 from ..errors import AutorecipeError
+from .attributes import EPOCHS_RUN
+from .resume import is_interrupted
 
 FORMS = "e.g. 2h, 30m, '40 trials', '300 epochs', or several joined by commas: '1h, 50 trials'"
 
@@ -77,7 +79,7 @@ class BudgetClock:
 
     def epochs_used(self) -> int:
         """Training epochs spent by every trial of the study (all processes, all sessions)."""
-        return sum(int(t.user_attrs.get("epochs_run", 0)) for t in self.study.get_trials(deepcopy=False))
+        return sum(int(t.user_attrs.get(EPOCHS_RUN, 0)) for t in self.study.get_trials(deepcopy=False))
 
     def out_of_time(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -95,8 +97,8 @@ class BudgetClock:
 
 
 def _started(study: optuna.Study) -> int:
-    """Trials that count against a trials budget: complete, pruned, failed (not cut off by a kill), or
-    running in another worker."""
+    """Trials that count against a trials budget: complete, pruned, failed (not cut off by Ctrl-C or a
+    kill), or running in another worker."""
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL,
               optuna.trial.TrialState.RUNNING)
-    return sum(1 for t in study.get_trials(deepcopy=False, states=states) if "interrupted" not in t.user_attrs)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=states) if not is_interrupted(t))

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from .attributes import EPOCHS_RUN, ERROR, LOCAL, WARM_START
 from .results import best_trial, trial_score
 from .space import SWITCH, knob_of
 
@@ -23,12 +24,12 @@ def trials_table(study: optuna.Study, last: int | None = None, title: str | None
         table.add_column(column, justify=justify, overflow="fold")
     for t in trials[-last:] if last else trials:
         score = trial_score(t)
-        state = t.state.name.lower() + (" (warm)" if t.user_attrs.get("warm_start") else
-                                        " (local)" if t.user_attrs.get("local") else "")
-        if t.user_attrs.get("error"):
-            state += f": {t.user_attrs['error'][:40]}"
+        state = t.state.name.lower() + (" (warm)" if t.user_attrs.get(WARM_START) else
+                                        " (local)" if t.user_attrs.get(LOCAL) else "")
+        if t.user_attrs.get(ERROR):
+            state += f": {t.user_attrs[ERROR][:40]}"
         mark = "[bold green]" if best is not None and t.number == best.number else ""
-        table.add_row(f"{mark}{t.number}", state, str(t.user_attrs.get("epochs_run", 0)),
+        table.add_row(f"{mark}{t.number}", state, str(t.user_attrs.get(EPOCHS_RUN, 0)),
                       f"{mark}{100 * score:.2f}%" if score is not None else "-",
                       recipe_text(t.params))
     return table

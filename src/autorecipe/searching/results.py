@@ -10,7 +10,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..knobs import registry
-from .space import OUTSIDE, SearchSpace, knob_of
+from .attributes import EPOCHS_RUN, ERROR, LOCAL, OUTSIDE, WARM_START
+from .resume import is_interrupted
+from .space import SearchSpace, knob_of
 
 log = logging.getLogger("autorecipe")
 
@@ -40,7 +42,7 @@ def counts(study: optuna.Study) -> dict[str, int]:
              TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
     found = dict.fromkeys([*names.values(), "interrupted"], 0)
     for trial in study.get_trials(deepcopy=False):
-        interrupted = trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted")
+        interrupted = trial.state == TrialState.FAIL and is_interrupted(trial)
         found["interrupted" if interrupted else names[trial.state]] += 1
     return found
 
@@ -58,9 +60,8 @@ def trials_csv(study: optuna.Study, space: SearchSpace) -> str:
             if t.datetime_complete and t.datetime_start else ""
         score = trial_score(t)
         writer.writerow([t.number, t.state.name.lower(), "" if score is None else score,
-                         t.user_attrs.get("epochs_run", 0), seconds, bool(t.user_attrs.get("warm_start")),
-                         bool(t.user_attrs.get("local")),
-                         t.user_attrs.get("error", "")] + [_values(t, space).get(k, "") for k in knobs])
+                         t.user_attrs.get(EPOCHS_RUN, 0), seconds, bool(t.user_attrs.get(WARM_START)),
+                         bool(t.user_attrs.get(LOCAL)), t.user_attrs.get(ERROR, "")] + [_values(t, space).get(k, "") for k in knobs])
     return out.getvalue()
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,25 +20,28 @@ from optuna.trial import TrialState
 
 from .. import __version__
 from ..data.dataset import ImageData
+from ..data.split import Splits, check_fraction, load_splits
 from ..device import choose_device
 from ..errors import AutorecipeError
 from ..files import write_atomic
-from ..data.split import check_fraction
-from ..fitting import fit, load_splits, make_recipe
-from ..output_folder import close_logs, default_folder, hold_log, log_to, make_folder
+from ..fitting import fit
+from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..run import Run
 from .budgets import Budget, BudgetClock, parse_budget
 from .library import library_dir, nearest_recipes, record
 from .local import propose
-from .objective import Trainer, TrialFailed, is_cut_off, queue_again
-from .optuna_parts import make_pruner, make_sampler, open_storage
+from .objective import Trainer, TrialFailed
+from .pruning import make_pruner
+from .resume import fresh_seed, requeue_cut_off
 from .results import best_trial, counts, importance, trials_csv
+from .samplers import make_sampler
+from .settings import SearchSettings
 from .space import RESOURCE_KNOB, build_space, fixed_values, read_space_file
+from .storage import open_storage
 from .warm_start import enqueue, strong_recipes
 
 log = logging.getLogger("autorecipe")
-SETTINGS = "search.json"
 
 
 @dataclass
@@ -95,61 +96,58 @@ def search(
     is a LiveTrials display.
     """
     out = Path(out) if out is not None else default_folder("search")
-    settings = _settings(out, resume, dict(
-        recipe=make_recipe(recipe, overrides, epochs).to_dict(), fixed=_fixed_names(overrides),
-        space=_space_entries(space), buckets=list(buckets) if buckets is not None else None,
-        sampler=sampler, pruner=pruner, min_epochs=min_epochs, cv=cv, storage=storage,
-        study_name=study_name or out.resolve().name, seed=seed, budget=None, val_fraction=val_fraction))
+    settings = SearchSettings.for_search(out, resume, SearchSettings(
+        recipe=Recipe.coerce(recipe, overrides, epochs).to_dict(), fixed=_fixed_names(overrides),
+        space=read_space_file(space) if space is not None else None,
+        buckets=list(buckets) if buckets is not None else None, sampler=sampler, pruner=pruner,
+        min_epochs=min_epochs, cv=cv, storage=storage, study_name=study_name or out.resolve().name, seed=seed,
+        budget=None, val_fraction=val_fraction))
     if budget is not None or not resume:
-        settings["budget"] = str(parse_budget(budget if budget is not None else "20 trials"))
-    budget = parse_budget(settings["budget"])
-    base = Recipe.from_dict(settings["recipe"]).with_values(fixed_values(settings["space"]))
-    search_space = build_space(settings["buckets"], settings["space"], settings["fixed"])
-    max_epochs, folds = base.optimization.epochs, settings["cv"]
+        settings.budget = str(parse_budget(budget if budget is not None else "20 trials"))
+    budget = parse_budget(settings.budget)
+    base = Recipe.from_dict(settings.recipe).with_values(fixed_values(settings.space))
+    search_space = build_space(settings.buckets, settings.space, settings.fixed)
+    max_epochs, folds = base.optimization.epochs, settings.cv
     if folds is not None and not 2 <= folds <= 20:
         raise AutorecipeError(f"--cv {folds}: use from 2 to 20 folds")
     if val is None:
-        check_fraction(settings["val_fraction"])
+        check_fraction(settings.val_fraction)
     if retrain and retrain_on_all and val is not None:
         raise AutorecipeError("--retrain-on-all pools the validation split with the training images: hold it "
                               "out of DATA (drop --val), or join both into one CSV manifest and search that")
     budget.check(max_epochs * (folds or 1))
-    sampler_ = make_sampler(settings["sampler"], search_space, settings["seed"])
-    pruner_ = (optuna.pruners.WilcoxonPruner(p_threshold=0.1) if folds
-               else make_pruner(settings["pruner"], max_epochs, settings["min_epochs"]))
+    sampler_ = make_sampler(settings.sampler, search_space, settings.seed)
+    pruner_ = make_pruner(settings.pruner, max_epochs, settings.min_epochs, folds)
     dev = choose_device(device)
 
-    created, held, handler = make_folder(out), hold_log(), None
     optuna_verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        log.info("autorecipe %s search %s on %s; budget %s; %d knobs", __version__,
-                 "arrays" if isinstance(data, tuple) else data, dev, budget, len(search_space))
-        splits = load_splits(data, val, None, base, settings["val_fraction"], settings["seed"], None, None)
-        handler = log_to(out / "search.log", held, mode="a")
-        base = splits.recipe
-        study = _open_study(settings, out, sampler_, pruner_, resume)
-        if resume:  # a new random stream: a resumed or second worker must not redraw the first one's
-            study.sampler = make_sampler(settings["sampler"], search_space, _fresh_seed(settings["seed"], study))
-        write_atomic(out / SETTINGS, json.dumps(settings, indent=1).encode())
-        if not resume and warm_start:
-            warm = nearest_recipes(library_dir(library or None), splits.train) if library is not False else []
-            queued = enqueue(study, search_space, warm + [base] + strong_recipes(base))
-            log.info("warm start: %d recipes queued (%d from the library)", queued, len(warm))
-        clock = BudgetClock(budget, study)
-        trainer = Trainer(search_space, base, _data_source(data, val, splits, settings, folds), dev, clock,
-                          max_epochs, settings["seed"], folds, on_epoch=live.refresh if live else None)
-        status = _optimize(study, trainer, clock, live, local=settings["sampler"] == "tpe")
-        return _finish(study, search_space, base, splits, out, status, library, retrain,
-                       dict(data=data, val=val, device=device, seed=settings["seed"],
-                            val_fraction=0 if retrain_on_all else settings["val_fraction"]), clock)
-    except BaseException:
-        if created is not None and handler is None:  # the data did not load: leave no new folder behind
-            shutil.rmtree(created, ignore_errors=True)
-        raise
+        with OutputFolder(out, "search.log", append=True) as folder:
+            log.info("autorecipe %s search %s on %s; budget %s; %d knobs", __version__,
+                     "arrays" if isinstance(data, tuple) else data, dev, budget, len(search_space))
+            splits = load_splits(data, val, None, base, settings.val_fraction, settings.seed, None, None)
+            folder.open_log()
+            base = splits.recipe
+            study = _open_study(settings, out, sampler_, pruner_, resume)
+            if resume:  # a new random stream: a resumed or second worker must not redraw the first one's
+                study.sampler = make_sampler(settings.sampler, search_space, fresh_seed(settings.seed, study))
+            settings.save(out)
+            if not resume and warm_start:
+                warm = nearest_recipes(library_dir(library or None), splits.train) if library is not False else []
+                queued = enqueue(study, search_space, warm + [base] + strong_recipes(base))
+                log.info("warm start: %d recipes queued (%d from the library)", queued, len(warm))
+            clock = BudgetClock(budget, study)
+            trainer = Trainer(search_space, base, _data_source(data, val, splits, settings), dev, clock,
+                              max_epochs, settings.seed, folds, on_epoch=live.refresh if live else None)
+            status = _optimize(study, trainer, clock, live, local=settings.sampler == "tpe")
+            result = _summarize(study, search_space, base, splits, out, status, library, settings.seed, clock)
+            if retrain and status == "completed":
+                result.run = fit(data, val=val, recipe=result.recipe, device=device, out=out / "final",
+                                 seed=settings.seed, val_fraction=0 if retrain_on_all else settings.val_fraction)
+            return result
     finally:
         optuna.logging.set_verbosity(optuna_verbosity)
-        close_logs(held, handler)
 
 
 def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, local: bool) -> str:
@@ -172,9 +170,9 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, l
     return "completed"
 
 
-def _finish(study, space, base: Recipe, splits, out: Path, status: str, library, retrain: bool,
-            fit_args: dict, clock: BudgetClock) -> SearchResult:
-    """Write best_recipe.yaml, trials.csv, importance.json and summary.json; record and retrain the best."""
+def _summarize(study, space, base: Recipe, splits, out: Path, status: str, library, seed: int,
+               clock: BudgetClock) -> SearchResult:
+    """Write best_recipe.yaml, trials.csv, importance.json and summary.json; record the best in the library."""
     best = best_trial(study)
     if best is None:
         raise AutorecipeError("no trial finished an epoch within the budget; give a larger budget "
@@ -183,7 +181,7 @@ def _finish(study, space, base: Recipe, splits, out: Path, status: str, library,
     score = best.value if best.value is not None else max(best.intermediate_values.values())
     recipe.save(out / "best_recipe.yaml")
     write_atomic(out / "trials.csv", trials_csv(study, space).encode())
-    knobs, buckets = importance(study, seed=fit_args["seed"])
+    knobs, buckets = importance(study, seed=seed)
     write_atomic(out / "importance.json", json.dumps({"buckets": buckets, "knobs": knobs}, indent=1).encode())
     found = counts(study)
     summary = {"status": status, "best_trial": best.number, "best_score": score, "trials": found,
@@ -192,78 +190,47 @@ def _finish(study, space, base: Recipe, splits, out: Path, status: str, library,
     log.info("best trial %d: %.4f; trials %s", best.number, score, found)
     if library is not False and status == "completed" and best.state == TrialState.COMPLETE:
         record(library_dir(library or None), splits.train, recipe, score)
-    result = SearchResult(recipe, score, best.number, found, out, study, status,
-                          knob_importance=knobs, bucket_importance=buckets)
-    if retrain and status == "completed":
-        result.run = fit(fit_args["data"], val=fit_args["val"], recipe=recipe, device=fit_args["device"],
-                         out=out / "final", seed=fit_args["seed"], val_fraction=fit_args["val_fraction"])
-    return result
+    return SearchResult(recipe, score, best.number, found, out, study, status,
+                        knob_importance=knobs, bucket_importance=buckets)
 
 
 def load_study(folder: str | Path) -> optuna.Study:
     """The study of a search folder (read-only use: show-study)."""
-    path = Path(folder) / SETTINGS
-    if not path.exists():
-        raise AutorecipeError(f"{folder}: not a search folder (no {SETTINGS}); pass the --out of a search")
-    settings = json.loads(path.read_text())
+    settings = SearchSettings.load(Path(folder))
     try:
-        return optuna.load_study(study_name=settings["study_name"],
-                                 storage=open_storage(settings["storage"], Path(folder)))
+        return optuna.load_study(study_name=settings.study_name, storage=open_storage(settings.storage, Path(folder)))
     except KeyError:
-        raise AutorecipeError(f"{folder}: study {settings['study_name']!r} not found in its storage") from None
+        raise AutorecipeError(f"{folder}: study {settings.study_name!r} not found in its storage") from None
 
 
-def _open_study(settings: dict, out: Path, sampler, pruner, resume: bool) -> optuna.Study:
+def _open_study(settings: SearchSettings, out: Path, sampler, pruner, resume: bool) -> optuna.Study:
     """Create the study, or load it on resume: trials cut off by Ctrl-C or a kill are failed and queued again."""
-    storage = open_storage(settings["storage"], out)
+    storage = open_storage(settings.storage, out)
     try:
-        study = optuna.create_study(study_name=settings["study_name"], storage=storage, sampler=sampler,
-                                    pruner=pruner, direction="maximize", load_if_exists=resume)
+        study = optuna.create_study(study_name=settings.study_name, storage=storage, sampler=sampler, pruner=pruner,
+                                    direction="maximize", load_if_exists=resume)
     except optuna.exceptions.DuplicatedStudyError:
-        raise AutorecipeError(f"study {settings['study_name']!r} already exists in {settings['storage']}; "
+        raise AutorecipeError(f"study {settings.study_name!r} already exists in {settings.storage}; "
                               f"pass --resume to continue it or --study-name to start another") from None
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_cut_off(trial):  # another worker runs it
-            continue
-        storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        queue_again(study, trial)
-        log.info("trial %d was cut off by a kill; queued again", trial.number)
+    requeue_cut_off(study, storage)
     return study
 
 
-def _fresh_seed(seed: int, study: optuna.Study) -> int:
-    """A sampler seed drawn from the search's seed, the trials so far and this process."""
-    return int(np.random.SeedSequence([seed, len(study.trials), os.getpid()]).generate_state(1)[0])
-
-
-def _data_source(data, val, splits, settings: dict, folds: int | None):
+def _data_source(data, val, splits: Splits, settings: SearchSettings):
     """The (train, val) data for a recipe: loaded once per image size; pooled for cross-validation."""
     loaded = {splits.recipe.data.image_size: (splits.train, splits.val)}
 
     def source(recipe: Recipe) -> tuple[ImageData, ImageData | None]:
         size = recipe.data.image_size
         if size not in loaded:
-            other = load_splits(data, val, None, recipe, settings["val_fraction"], settings["seed"], None, None)
+            other = load_splits(data, val, None, recipe, settings.val_fraction, settings.seed, None, None)
             loaded[size] = (other.train, other.val)
         train, held_out = loaded[size]
-        if folds and val is None:  # cross-validate over all labelled images
+        if settings.cv and val is None:  # cross-validate over all labelled images
             train = ImageData(train.x, np.concatenate([train.rows, held_out.rows]),
                               np.concatenate([train.y, held_out.y]), train.classes, train.description)
-        return train, (None if folds else held_out)
+        return train, (None if settings.cv else held_out)
     return source
-
-
-def _settings(out: Path, resume: bool, given: dict) -> dict:
-    """The search's settings: as given for a new search; as saved in `out` on resume."""
-    path = out / SETTINGS
-    if resume:
-        if not path.exists():
-            raise AutorecipeError(f"{out}: no search to resume (no {SETTINGS}); start one without --resume")
-        return json.loads(path.read_text())
-    if path.exists():
-        raise AutorecipeError(f"{out} already holds a search; pass --resume to continue it or choose another --out")
-    return given
 
 
 def _fixed_names(overrides) -> list[str]:
@@ -273,8 +240,3 @@ def _fixed_names(overrides) -> list[str]:
     if isinstance(overrides, Mapping):
         return [str(k) for k in overrides]
     return [text.partition("=")[0].strip() for text in overrides]
-
-
-def _space_entries(space) -> dict | None:
-    """A space file's entries, read once so that a resumed search uses the same space."""
-    return read_space_file(space) if space is not None else None

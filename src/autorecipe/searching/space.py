@@ -24,11 +24,11 @@ import optuna
 import yaml
 
 from ..errors import AutorecipeError
-from ..knobs import BUCKETS, Choice, IntRange, Knob, Space, Uniform, find_knob, is_active, registry
+from ..knobs import BUCKETS, Choice, Knob, SearchRange, find_knob, is_active, registry
+from .attributes import OUTSIDE
 from ..recipe import Recipe
 
 RESOURCE_KNOB = "epochs"
-OUTSIDE = "outside_range"  # trial user attribute: knob values a queued recipe pins outside their ranges
 SWITCH = "_on"  # suffix of the on/off parameter of a knob whose range has an `off` value
 
 
@@ -36,7 +36,7 @@ SWITCH = "_on"  # suffix of the on/off parameter of a knob whose range has an `o
 class SearchSpace:
     """The knobs to search, each with its range, in an order where a condition comes before its knob."""
 
-    ranges: dict[str, Space]
+    ranges: dict[str, SearchRange]
 
     def __len__(self) -> int:
         return len(self.ranges)
@@ -89,15 +89,11 @@ class SearchSpace:
         return [(name, knobs[name].bucket, str(space)) for name, space in self.ranges.items()]
 
 
-def suggest(trial: optuna.Trial, name: str, space: Space) -> Any:
+def suggest(trial: optuna.Trial, name: str, space: SearchRange) -> Any:
     """Ask the trial for a value of knob `name` in `space` (first whether it is on, if it can be off)."""
-    if getattr(space, "off", None) is not None and not trial.suggest_categorical(name + SWITCH, [True, False]):
+    if space.off is not None and not trial.suggest_categorical(name + SWITCH, [True, False]):
         return space.off
-    if isinstance(space, Uniform):
-        return trial.suggest_float(name, space.low, space.high, log=space.log)
-    if isinstance(space, IntRange):
-        return trial.suggest_int(name, space.low, space.high, log=space.log)
-    return trial.suggest_categorical(name, list(space.options))
+    return space.suggest(trial, name)
 
 
 def knob_of(param: str) -> str:
@@ -105,14 +101,13 @@ def knob_of(param: str) -> str:
     return param if param in registry() else param.removesuffix(SWITCH)
 
 
-def _params(name: str, space: Space, value: Any) -> dict[str, Any] | None:
+def _params(name: str, space: SearchRange, value: Any) -> dict[str, Any] | None:
     """The trial parameters that give knob `name` the value `value`; None if `space` cannot."""
-    off = getattr(space, "off", None)
-    if off is not None and value == off:
+    if space.off is not None and value == space.off:
         return {name + SWITCH: False}
-    if not space.contains(value):
+    if not space.accepts(value):
         return None
-    return ({name + SWITCH: True} if off is not None else {}) | {name: value}
+    return ({name + SWITCH: True} if space.off is not None else {}) | {name: value}
 
 
 def build_space(buckets: Iterable[str] | None = None, space_file: str | Path | Mapping | None = None,
@@ -122,7 +117,7 @@ def build_space(buckets: Iterable[str] | None = None, space_file: str | Path | M
     for bucket in buckets:
         if bucket not in BUCKETS:
             raise AutorecipeError(f"--buckets {bucket}: unknown bucket; valid buckets: {', '.join(BUCKETS)}")
-    ranges: dict[str, Space] = {n: k.search for n, k in registry().items()
+    ranges: dict[str, SearchRange] = {n: k.search for n, k in registry().items()
                                 if k.search is not None and k.bucket in buckets}
     overrides = read_space_file(space_file) if space_file is not None else {}
     for name, entry in overrides.items():
@@ -184,28 +179,17 @@ def read_space_file(space_file: str | Path | Mapping) -> dict[str, Any]:
     return flat
 
 
-def _narrow(knob: Knob, entry: Any) -> Space:
+def _narrow(knob: Knob, entry: Any) -> SearchRange:
     """The range a space-file entry gives `knob`; a single value becomes a one-option choice."""
-    where = f"space file: {knob.bucket}.{knob.name}"
     if not isinstance(entry, list):
         return Choice((knob.validate(entry),))
     if not entry:
-        raise AutorecipeError(f"{where}: an empty list; give [low, high] or the options to try")
-    listed = isinstance(knob.search, Choice)  # a number knob searched over listed options (batch_size)
-    if knob.type in (int, float) and knob.choices is None and not listed and len(entry) != 1:
-        if len(entry) != 2:
-            raise AutorecipeError(f"{where}: {entry!r}: a number knob takes [low, high]")
-        low, high = (knob.validate(v) for v in entry)
-        if low >= high:
-            raise AutorecipeError(f"{where}: [{low}, {high}]: low must be below high")
-        declared = knob.search
-        numeric = isinstance(declared, (Uniform, IntRange))
-        log, off = numeric and declared.log and low > 0, declared.off if numeric else None
-        return IntRange(low, high, log, off) if knob.type is int else Uniform(float(low), float(high), log, off)
-    return Choice(tuple(dict.fromkeys(knob.validate(v) for v in entry)))
+        raise AutorecipeError(f"space file: {knob.bucket}.{knob.name}: an empty list; give [low, high] or the "
+                              "options to try")
+    return (knob.search or knob.valid).narrowed(knob, entry)
 
 
-def _single(space: Space) -> bool:
+def _single(space: SearchRange) -> bool:
     return isinstance(space, Choice) and len(space.options) == 1
 
 
@@ -214,9 +198,9 @@ def _split(name: str) -> tuple[str | None, str]:
     return bucket or None, short
 
 
-def _conditions_first(ranges: dict[str, Space]) -> dict[str, Space]:
+def _conditions_first(ranges: dict[str, SearchRange]) -> dict[str, SearchRange]:
     """Order knobs so that each conditional knob follows the knob its condition names."""
-    ordered: dict[str, Space] = {}
+    ordered: dict[str, SearchRange] = {}
     pending = dict(ranges)
     while pending:
         ready = [n for n in pending

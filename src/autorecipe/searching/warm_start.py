@@ -10,7 +10,8 @@ from __future__ import annotations
 import optuna
 
 from ..recipe import Recipe
-from .space import OUTSIDE, SearchSpace
+from .attributes import OUTSIDE, WARM_START
+from .space import SearchSpace
 
 # Known strong variations of the default recipe, for every architecture family.
 GENERAL: list[dict] = [
@@ -47,6 +48,6 @@ def enqueue(study: optuna.Study, space: SearchSpace, recipes: list[Recipe]) -> i
         if (params, outside) in seen:
             continue
         seen.append((params, outside))
-        study.enqueue_trial(params, user_attrs={"warm_start": True, OUTSIDE: outside}, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs={WARM_START: True, OUTSIDE: outside}, skip_if_exists=True)
         queued += 1
     return queued

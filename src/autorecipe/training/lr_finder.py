@@ -26,10 +26,10 @@ from ..data.dataset import ImageData
 from ..data.loader import BatchLoader
 from ..errors import AutorecipeError
 from ..files import write_atomic
+from ..optimization.optimizers import LR
+from ..optimization.schedule import peak_lr
 from ..recipe import Recipe
-from .optimizers import LR, resolve_lr
-from .schedule import batch_size, peak_lr
-from .trial import Trial
+from .setup import build_setup
 
 log = logging.getLogger("autorecipe")
 
@@ -105,15 +105,16 @@ def _steepest(lrs: list[float], smoothed: list[float]) -> float:
 
 def find_lr(recipe: Recipe, train_data: ImageData, device: torch.device, seed: int = 0, network=None,
             steps: int = STEPS) -> tuple[Recipe, LRCurve]:
-    """Run the range test with the recipe's model, optimizer and batch size; return the recipe with the
-    suggested lr (expressed for the reference batch, as the lr knob is) and the curve."""
-    recipe = resolve_lr(recipe)
-    trial = Trial(recipe, train_data, device, seed, network)
-    batch = batch_size(recipe.optimization, len(train_data))
+    """Run the range test with the recipe's training setup (model, optimizer, batch size, augmentation,
+    mixing, loss); return the recipe with the suggested lr (expressed for the reference batch, as the
+    lr knob is) and the curve."""
+    setup = build_setup(recipe, train_data, device, seed, network, ema=False, compile=False, copy_network=True)
+    recipe, batch = setup.recipe, setup.batch_size
     batches = BatchLoader(train_data, device, batch, shuffle=True, drop_last=True, seed=seed)
-    curve = lr_range_test(trial.model, trial.optimizer, trial.step, batches, steps=steps)
+    setup.model.train()
+    curve = lr_range_test(setup.model, setup.optimizer, lambda x, y: setup.step(x, y)[0], batches, steps=steps)
     scale = peak_lr(recipe.optimization, batch) / recipe.optimization.lr
-    lr = float(min(max(curve.suggestion / scale, LR.low), LR.high))
+    lr = float(min(max(curve.suggestion / scale, LR.valid.low), LR.valid.high))
     log.info("learning-rate range test: %d steps at batch %d, suggested peak lr %.4g (lr knob %.4g)",
              len(curve.lrs), batch, curve.suggestion, lr)
     return recipe.with_values({"lr": lr}), curve

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .optimization.precision import autocast
-from .regularization.tta import tta_logits
+from ..optimization.precision import autocast
+from ..regularization.tta import tta_logits
 
 
 def layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:

@@ -1,44 +1,15 @@
-"""Progress reporting for training: silent, or a rich progress bar with per-epoch lines."""
+"""The terminal display of a fit: a rich progress bar over the training steps and a line per epoch."""
 
 from __future__ import annotations
-
-from typing import Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-
-class Reporter(Protocol):
-    """Receives training events."""
-
-    def decode(self, done: int, total: int) -> None: ...
-    def start(self, epochs: int, steps_per_epoch: int) -> None: ...
-    def step(self) -> None: ...
-    def epoch(self, record: dict) -> None: ...  # may raise train.StopTraining to end training
-    def stop(self) -> None: ...
+from .callbacks import Callback
 
 
-class NullReporter:
-    """Reports nothing."""
-
-    def decode(self, done: int, total: int) -> None:
-        pass
-
-    def start(self, epochs: int, steps_per_epoch: int) -> None:
-        pass
-
-    def step(self) -> None:
-        pass
-
-    def epoch(self, record: dict) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-
-class RichReporter:
-    """A progress bar over all training steps and one line per finished epoch."""
+class RichProgress(Callback):
+    """A decoding bar while the data loads, then a bar over all training steps and one line per epoch."""
 
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
@@ -50,7 +21,7 @@ class RichReporter:
         self.epochs = 0
         self.decoding = None
 
-    def decode(self, done: int, total: int) -> None:
+    def on_decode(self, done: int, total: int) -> None:
         if self.decoding is None:
             self.decoding = Progress(TextColumn("[bold]decoding images"), BarColumn(), MofNCompleteColumn(),
                                      TimeElapsedColumn(), console=self.console, transient=True)
@@ -61,15 +32,15 @@ class RichReporter:
             self.decoding.stop()
             self.decoding = None
 
-    def start(self, epochs: int, steps_per_epoch: int) -> None:
+    def on_start(self, epochs: int, steps_per_epoch: int) -> None:
         self.epochs = epochs
         self.progress.start()
         self.task = self.progress.add_task("", total=epochs * steps_per_epoch)
 
-    def step(self) -> None:
+    def on_step(self) -> None:
         self.progress.advance(self.task)
 
-    def epoch(self, record: dict) -> None:
+    def on_epoch(self, record: dict) -> None:
         line = f"epoch {record['epoch']:>3}/{self.epochs}  loss {record['train_loss']:.4f} " \
                f"acc {record['train_accuracy']:.4f}"
         if "val_accuracy" in record:
@@ -79,5 +50,5 @@ class RichReporter:
         if "val_accuracy" in record:
             self.progress.update(self.task, description=f"val acc {record['val_accuracy']:.4f}")
 
-    def stop(self) -> None:
+    def on_end(self) -> None:
         self.progress.stop()

@@ -18,9 +18,9 @@ import torch
 from ..data.dataset import ImageData
 from ..data.loader import BatchLoader
 from ..errors import AutorecipeError
+from ..optimization.schedule import MIN_STEPS_PER_EPOCH, peak_lr
 from ..recipe import Recipe
-from .schedule import MIN_STEPS_PER_EPOCH, peak_lr
-from .trial import Trial
+from .setup import build_setup
 
 log = logging.getLogger("autorecipe")
 
@@ -63,23 +63,25 @@ def throughput_knee(images_per_second: Callable[[int], float | None], start: int
 
 
 def find_batch_size(recipe: Recipe, train_data: ImageData, device: torch.device, seed: int = 0, network=None) -> Recipe:
-    """The recipe with the batch size found for its model on `device` (memory limit, or CPU throughput knee)."""
-    trial = Trial(recipe, train_data, device, seed, network)
+    """The recipe with the batch size found for its training setup on `device` (memory limit, or CPU
+    throughput knee)."""
+    setup = build_setup(recipe, train_data, device, seed, network, ema=False, compile=False, copy_network=True)
+    setup.model.train()
     cap = min(CAP, max(1, len(train_data) // MIN_STEPS_PER_EPOCH))
     start = min(START, cap)
 
     def images_per_second(batch: int) -> float | None:
         x, y = next(iter(BatchLoader(train_data, device, batch, shuffle=True, seed=seed)))
         try:
-            trial.step(x, y)  # warm-up (and the memory test)
+            setup.step(x, y)  # warm-up (and the memory test)
             _sync(device)
             began = time.perf_counter()
             for _ in range(TIMED_STEPS):
-                trial.step(x, y)
+                setup.step(x, y)
             _sync(device)
             return TIMED_STEPS * batch / (time.perf_counter() - began)
         except torch.OutOfMemoryError:
-            trial.optimizer.zero_grad(set_to_none=True)
+            setup.optimizer.zero_grad(set_to_none=True)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             return None

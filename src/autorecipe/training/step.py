@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .clipping import clip_gradients
-from .lookahead import Lookahead
-from .precision import grad_scaler
+from ..optimization.clipping import clip_gradients
+from ..optimization.lookahead import Lookahead
+from ..optimization.precision import grad_scaler
 
 
 class Stepper:

@@ -1,4 +1,8 @@
-"""The classifier: input normalization, the optional colour stem, then the recipe's network."""
+"""The classifier: input normalization, the optional colour stem, then the recipe's network.
+
+The network comes from the architecture bucket; its weight initialization and batch-norm
+settings (optimization knobs) are applied here, once it is built.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,11 @@ from collections.abc import Callable
 
 from torch import nn
 
-from .architecture import build
-from .architecture.blocks import ColourStem
-from .optimization.batchnorm import configure_batchnorm
-from .optimization.normalization import Normalize
+from ..architecture import build
+from ..architecture.blocks import ColourStem
+from ..optimization.batchnorm import configure_batchnorm
+from ..optimization.initialization import initialize
+from ..optimization.normalization import Normalize
 
 
 class Classifier(nn.Module):
@@ -24,6 +29,7 @@ class Classifier(nn.Module):
         self.normalize = Normalize(in_channels)
         self.colour = ColourStem(in_channels) if recipe.architecture.colour_stem else nn.Identity()
         self.network = build(recipe, num_classes, in_channels, image_size, network)
+        initialize(recipe.optimization, self.network)
         configure_batchnorm(recipe.optimization, self.network)
 
     def forward(self, x):
@@ -39,3 +45,4 @@ class Classifier(nn.Module):
                         and not module.weight.requires_grad:
                     module.eval()
         return self
+

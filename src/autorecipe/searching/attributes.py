@@ -1,0 +1,15 @@
+"""The names of the user attributes a search keeps on its Optuna trials, in one place."""
+
+WARM_START = "warm_start"  # a recipe queued by the warm start (library, base, strong recipes)
+LOCAL = "local"  # a step from the incumbent (local search)
+OUTSIDE = "outside_range"  # knob values a queued recipe pins outside their search ranges
+EPOCHS_RUN = "epochs_run"  # epochs trained so far (the epochs budget counts them)
+VAL_IMAGES = "val_images"  # validation images a trial is scored on (the local-step rule's noise)
+WORKER = "worker"  # host:pid of the process running the trial
+STATUS = "status"  # how training ended (completed, early_stopped, ...)
+ERROR = "error"  # why a failed trial failed
+INTERRUPTED = "interrupted"  # cut off by Ctrl-C or a kill: run again
+CUT_BY_BUDGET = "cut_by_budget"  # stopped because the search's budget ran out
+FOLD_SCORES = "fold_scores"  # cross-validation: the score of each fold so far
+
+KEPT_ON_RERUN = (WARM_START, LOCAL, OUTSIDE)  # what a rerun keeps of the trial it repeats

@@ -1,0 +1,57 @@
+"""Callbacks: what a fit tells the outside while it runs, and how the outside asks it to stop.
+
+The display, the search's pruning and budget checks, and a user's own hooks are callbacks
+alike. `on_epoch` may return a reason to stop (training ends after that epoch with status
+"stopped"); raising KeyboardInterrupt from any hook ends it as "interrupted".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class Callback:
+    """Hooks into a fit; override the ones you need (every hook does nothing by default)."""
+
+    def on_decode(self, done: int, total: int) -> None:
+        """Images decoded so far, while the data loads."""
+
+    def on_start(self, epochs: int, steps_per_epoch: int) -> None:
+        """Training begins."""
+
+    def on_step(self) -> None:
+        """A batch was trained on."""
+
+    def on_epoch(self, record: dict) -> str | None:
+        """An epoch ended (`record`: its row of history.csv); return a reason to stop training now, or None."""
+        return None
+
+    def on_end(self) -> None:
+        """Training ended, however it ended."""
+
+
+class Callbacks(Callback):
+    """Several callbacks called in order; `on_epoch` asks every one and returns the first reason to stop."""
+
+    def __init__(self, callbacks: Iterable[Callback | None] = ()):
+        self.callbacks = [c for c in callbacks if c is not None]
+
+    def on_decode(self, done: int, total: int) -> None:
+        for callback in self.callbacks:
+            callback.on_decode(done, total)
+
+    def on_start(self, epochs: int, steps_per_epoch: int) -> None:
+        for callback in self.callbacks:
+            callback.on_start(epochs, steps_per_epoch)
+
+    def on_step(self) -> None:
+        for callback in self.callbacks:
+            callback.on_step()
+
+    def on_epoch(self, record: dict) -> str | None:
+        reasons = [callback.on_epoch(record) for callback in self.callbacks]
+        return next((reason for reason in reasons if reason), None)
+
+    def on_end(self) -> None:
+        for callback in self.callbacks:
+            callback.on_end()

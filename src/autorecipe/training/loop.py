@@ -1,0 +1,126 @@
+"""The training loop: one loop, every technique plugged in through the recipe's training setup."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+
+from ..data.dataset import ImageData
+from ..data.loader import BatchLoader
+from ..optimization.finetune import freeze_backbone
+from ..optimization.schedule import apply_schedule
+from ..recipe import Recipe
+from ..regularization.early_stopping import EarlyStopping
+from .callbacks import Callback, Callbacks
+from .classifier import Classifier
+from .scoring import predict_logits, score
+from .setup import build_setup
+
+log = logging.getLogger("autorecipe")
+
+CHECK_EVERY = 20  # steps between checks for a non-finite loss (each check syncs the device)
+
+
+@dataclass
+class TrainResult:
+    """The trained model (best weights by validation accuracy) and how training went."""
+
+    model: Classifier
+    history: list[dict] = field(default_factory=list)
+    status: str = "completed"  # completed | early_stopped | time_budget | diverged | interrupted | stopped
+    best_epoch: int | None = None
+    precision: str = "fp32"
+    batch_size: int = 0
+    peak_lr: float = 0.0
+    seconds: float = 0.0
+    stop_reason: str | None = None  # what a callback gave as its reason, for status "stopped"
+
+
+def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, device: torch.device,
+          seed: int = 0, time_budget: float | None = None, callbacks: Iterable[Callback] = (),
+          network=None) -> TrainResult:
+    """Train the recipe's classifier on `train_data`, keeping the best weights on `val_data`
+    (the weight average's, when EMA is on). `network` (an nn.Module or a factory) replaces
+    the recipe's model; `callbacks` receive every step and epoch and may stop training.
+    """
+    setup = build_setup(recipe, train_data, device, seed, network)
+    opt, reg, model = setup.recipe.optimization, setup.recipe.regularization, setup.model
+    events = Callbacks(callbacks)
+    batches = BatchLoader(train_data, device, setup.batch_size, shuffle=True, drop_last=True, seed=seed)
+    val_batches = BatchLoader(val_data, device, max(2 * setup.batch_size, 256), shuffle=False) if val_data else None
+    stopper = EarlyStopping(reg)
+    result = TrainResult(model, precision=setup.precision, batch_size=setup.batch_size, peak_lr=setup.peak_lr)
+    total_steps, step, start = opt.epochs * len(batches), 0, time.perf_counter()
+    best_state, best_key = None, None
+    events.on_start(opt.epochs, len(batches))
+    try:
+        for epoch in range(1, opt.epochs + 1):
+            # Train one epoch (the backbone frozen for the first freeze_epochs)
+            freeze_backbone(opt, setup.layers, epoch)
+            model.train()  # after freezing: the frozen layers' batch norms stay in evaluation mode
+            epoch_start, seen, out_of_time = time.perf_counter(), 0, False
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            for x, y in batches:
+                elapsed = time.perf_counter() - start
+                progress = max(step / total_steps, elapsed / time_budget if time_budget else 0.0)
+                lr = apply_schedule(opt, setup.optimizer, setup.peak_lr, progress)
+                loss, logits = setup.step(x, y)
+                loss_sum += loss * len(y)
+                correct += (logits.argmax(1) == y).sum()
+                seen += len(y)
+                step += 1
+                events.on_step()
+                if step % CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
+                    break
+                out_of_time = bool(time_budget and time.perf_counter() - start > time_budget)
+                if out_of_time:
+                    break
+            train_seconds = time.perf_counter() - epoch_start
+            if not torch.isfinite(loss_sum):
+                result.status = "diverged"
+                break
+
+            # Score the epoch (the weight average's, when EMA is on) and keep the best weights
+            record = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen}
+            evaluated = setup.ema.model if setup.ema is not None else model
+            if val_batches is not None:
+                val = score(*predict_logits(evaluated, val_batches, device, setup.precision, opt.channels_last,
+                                            reg.tta))
+                record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+            record.update(lr=lr, images_per_second=seen / train_seconds, seconds=time.perf_counter() - epoch_start)
+            result.history.append(record)
+            log.info("epoch %s", {k: round(v, 5) if isinstance(v, float) else v for k, v in record.items()})
+            key = (record.get("val_accuracy", 0.0), -record.get("val_loss", 0.0))
+            if val_batches is None or best_key is None or key > best_key:
+                best_key, result.best_epoch = key, epoch
+                best_state = copy.deepcopy(evaluated.state_dict())
+
+            # Stop early: a callback's request, the time budget, or no more progress on validation
+            result.stop_reason = events.on_epoch(record)
+            result.status = _ending(result.stop_reason, out_of_time,
+                                    val_batches is not None and stopper.should_stop(record["val_accuracy"]))
+            if result.status != "completed":
+                break
+    except KeyboardInterrupt:
+        result.status = "interrupted"
+    finally:
+        events.on_end()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _ending(stop_reason: str | None, out_of_time: bool, no_progress: bool) -> str:
+    """The status after an epoch: stopped (by a callback), time_budget, early_stopped, or completed (go on)."""
+    if stop_reason:
+        return "stopped"
+    if out_of_time:
+        return "time_budget"
+    return "early_stopped" if no_progress else "completed"

@@ -1,0 +1,123 @@
+"""The training setup: everything a training step needs, built once from (recipe, data, device, seed).
+
+`train` and both finders build their model, optimizer, penalties, augmentation, precision and
+optimizer step here, so they train the same thing. Their deliberate differences are the
+arguments of `build_setup`: the finders leave out the weight average (`ema=False`, they
+never evaluate), compilation (`compile=False`, a compile costs more than their few steps) and
+copy a module given in place of the recipe's model (`copy_network=True`).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..architecture.pretrained import layers, load_pretrained
+from ..architecture.registry import sgd_lr
+from ..data.dataset import ImageData
+from ..optimization.compilation import compiled
+from ..optimization.finetune import layerwise_groups
+from ..optimization.optimizers import OPTIMIZERS, build_optimizer
+from ..optimization.precision import autocast, resolve_precision
+from ..optimization.schedule import batch_size, peak_lr
+from ..recipe import Recipe
+from ..regularization.augment import build_augmentation
+from ..regularization.ema import Ema, build_ema
+from ..regularization.label_smoothing import training_loss
+from ..regularization.mixing import mix
+from ..regularization.weight_decay import attach_penalties, decay_mode, parameter_groups
+from .classifier import Classifier
+from .scoring import layout
+from .step import Stepper
+
+NORMALIZE_SAMPLE = 10_000  # training images the input statistics are measured on, at most
+
+
+def resolve_lr(recipe: Recipe) -> Recipe:
+    """`recipe` with lr 0 (auto) replaced by its optimizer's usual peak lr for a batch of 512
+    (for SGD, the model's own); a recipe with an lr is returned as it is."""
+    opt = recipe.optimization
+    if opt.lr:
+        return recipe
+    auto = OPTIMIZERS[opt.optimizer].auto_lr
+    return recipe.with_values({"lr": sgd_lr(recipe.architecture.model) if auto is None else auto})
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (model initialization and augmentation)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainingSetup:
+    """A recipe's classifier with its optimizer, penalties, augmentation, precision and step, on a device."""
+
+    recipe: Recipe  # with the automatic lr resolved
+    model: Classifier
+    layers: list[nn.Module]  # the network's layers in depth order, the head last
+    optimizer: torch.optim.Optimizer
+    augment: nn.Module
+    ema: Ema | None
+    stepper: Stepper
+    forward: nn.Module  # the model, compiled when the recipe asks
+    precision: str
+    batch_size: int
+    peak_lr: float
+    device: torch.device
+    num_classes: int
+    mix_rng: np.random.Generator
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Train on one batch of [0, 1] images (augmented and mixed as the recipe says); the optimizer
+        steps every `accumulate` batches. Returns the loss and the logits, detached."""
+        reg, channels_last = self.recipe.regularization, self.recipe.optimization.channels_last
+        with torch.no_grad():
+            x, target = mix(reg, self.augment(x), y, self.num_classes, self.mix_rng)
+            x = layout(x, channels_last)
+        with autocast(self.device, self.precision):
+            logits = self.forward(x)
+        loss = training_loss(reg, logits, target)
+        if self.stepper.backward(loss) and self.ema is not None:
+            self.ema.update()
+        return loss.detach(), logits.detach()
+
+
+def build_setup(recipe: Recipe, train_data: ImageData, device: torch.device, seed: int = 0, network=None, *,
+                ema: bool = True, compile: bool = True, copy_network: bool = False) -> TrainingSetup:
+    """Build the setup for `recipe` on `train_data`. `network` (an nn.Module or a factory) replaces the
+    recipe's model; with `copy_network` a module is copied, so the caller's stays untouched."""
+    recipe = resolve_lr(recipe)
+    opt, reg = recipe.optimization, recipe.regularization
+    seed_everything(seed)
+
+    # The model: built, started from its weights file, its input statistics measured, on the device
+    if copy_network and isinstance(network, nn.Module):
+        network = copy.deepcopy(network)
+    model = Classifier(recipe, len(train_data.classes), train_data.channels, train_data.image_size, network)
+    load_pretrained(recipe.architecture, model.network)
+    sample = train_data.rows[:: max(1, len(train_data) // NORMALIZE_SAMPLE)]
+    model.normalize.fit(opt, train_data.x[np.sort(sample)])
+    model.to(device=device, memory_format=torch.channels_last if opt.channels_last else torch.contiguous_format)
+
+    # The optimizer over layer-wise groups, with the recipe's penalties in its optimizer's form
+    parts = layers(model.network)
+    optimizer = build_optimizer(opt, layerwise_groups(opt, parts, parameter_groups(reg, model)))
+    attach_penalties(decay_mode(reg, OPTIMIZERS[opt.optimizer].decay), optimizer)
+
+    # Augmentation, weight average, precision and the optimizer step
+    augment = build_augmentation(reg, train_data.image_size).to(device)
+    average = build_ema(reg, model) if ema else None
+    mix_rng = np.random.default_rng(seed)
+    precision = resolve_precision(opt, device)
+    stepper = Stepper(opt, model, optimizer, device, precision)
+    forward = compiled(opt, model) if compile else model
+    batch = batch_size(opt, len(train_data))
+    return TrainingSetup(recipe, model, parts, optimizer, augment, average, stepper, forward, precision, batch,
+                         peak_lr(opt, batch), device, len(train_data.classes), mix_rng)
