@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from .errors import AutorecipeError
 from .recipe import Recipe
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["AutorecipeError", "Recipe", "Run", "evaluate", "fit", "load", "predict", "search"]
 
 if TYPE_CHECKING:

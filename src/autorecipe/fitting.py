@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import __version__
+from .version import __version__
 from .architecture.custom import OBJECT, importable_name
 from .data.dataset import ImageData
 from .data.split import Splits, check_fraction, load_splits

@@ -200,15 +200,15 @@ class Choice(SearchRange):
 
 
 class Registered(Choice):
-    """A categorical range over the entries of a live registry that `searched(entry)` selects."""
+    """A categorical range over the entries of a live registry that have a `search_rank`, in its order."""
 
-    def __init__(self, entries: dict, searched: Callable[[Any], bool]):
+    def __init__(self, entries: dict):
         object.__setattr__(self, "entries", entries)
-        object.__setattr__(self, "searched", searched)
 
     @property
     def options(self) -> tuple:
-        return tuple(name for name, entry in self.entries.items() if self.searched(entry))
+        ranked = [(entry.search_rank, name) for name, entry in self.entries.items() if entry.search_rank is not None]
+        return tuple(name for _, name in sorted(ranked))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Choice) and self.options == other.options

@@ -22,7 +22,7 @@ from .custom import CUSTOM_HELP, build_custom, call_factory, check_output, is_cu
 
 MODEL = knob(
     "model", bucket="architecture", default="resnet9", baseline="resnet9",
-    valid=Options(MODELS, other=(CUSTOM_HELP, is_custom)), search=Registered(MODELS, lambda entry: entry.searched),
+    valid=Options(MODELS, other=(CUSTOM_HELP, is_custom)), search=Registered(MODELS),
     doc="The network family, by name; or your own as package.module:factory; or timm:<name> (needs timm).",
 )
 WIDTH = knob(

@@ -57,7 +57,7 @@ V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96,
              (6, 320, 1, 1))
 
 
-@register("mobilenetv2", knobs=MOBILE_KNOBS, searched=True)
+@register("mobilenetv2", knobs=MOBILE_KNOBS, search_rank=5)
 def mobilenetv2(spec: ModelSpec) -> nn.Module:
     """MobileNetV2 with ReLU6 replaced by the activation knob's choice (ReLU by default)."""
     parts = Parts.of(spec)

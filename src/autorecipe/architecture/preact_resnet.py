@@ -52,7 +52,7 @@ def preact_stages(parts: Parts, spec: ModelSpec, widths: list[int], blocks: list
     return nn.Sequential(*layers)
 
 
-@register("preact_resnet18", knobs=PREACT_KNOBS, searched=True)
+@register("preact_resnet18", knobs=PREACT_KNOBS, search_rank=3)
 def preact_resnet18(spec: ModelSpec) -> nn.Module:
     """Pre-activation ResNet-18: (2, 2, 2, 2) blocks of 64-512 channels."""
     widths = [channels(n, spec.width) for n in (64, 64, 128, 256, 512)]

@@ -47,30 +47,32 @@ Builder = Callable[[ModelSpec], nn.Module]
 @dataclass(frozen=True)
 class ModelEntry:
     """A zoo model: its builder, the family-specific knobs it applies, its peak SGD learning rate
-    for a batch of 512 (what an automatic lr gives it), and whether the search tries it."""
+    for a batch of 512 (what an automatic lr gives it), and its place among the search's choices."""
 
     name: str
     builder: Builder
     knobs: tuple[str, ...] = ()
     sgd_lr: float = DEFAULT_SGD_LR
-    searched: bool = False
+    search_rank: int | None = None
 
 
 MODELS: dict[str, ModelEntry] = {}
 
 
 def register(name: str, knobs: tuple[str, ...] = (), sgd_lr: float = DEFAULT_SGD_LR,
-             searched: bool = False) -> Callable[[Builder], Builder]:
+             search_rank: int | None = None) -> Callable[[Builder], Builder]:
     """Decorator: make a builder reachable by name from recipes, the CLI, Python and the search.
 
-    `searched`: the search tries it (families that train well in a short CPU budget at 28-64 px).
+    `search_rank`: the model's place among the search's choices (the search tries families that
+    train well in a short CPU budget at 28-64 px; a resumed search needs its choices in the same
+    order); None: the search leaves it out.
     """
     unknown = set(knobs) - set(FAMILY_KNOBS)
     if unknown:
         raise ValueError(f"model {name}: {sorted(unknown)} are not family-specific knobs")
 
     def add(builder: Builder) -> Builder:
-        MODELS[name] = ModelEntry(name, builder, tuple(knobs), sgd_lr, searched)
+        MODELS[name] = ModelEntry(name, builder, tuple(knobs), sgd_lr, search_rank)
         return builder
     return add
 

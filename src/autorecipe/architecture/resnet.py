@@ -16,7 +16,7 @@ SE_REDUCTION = 16
 
 
 @register("resnet9", knobs=RESNET_KNOBS + ("pooling",),
-          sgd_lr=0.4, searched=True)  # its class scores are scaled down, so it trains at 4x the usual lr
+          sgd_lr=0.4, search_rank=0)  # its class scores are scaled down, so it trains at 4x the usual lr
 def resnet9(spec: ModelSpec) -> nn.Module:
     """Three stages of conv-pool, the first and last with a two-conv residual branch (Myrtle.ai, 2018)."""
     parts = Parts.of(spec, head="max")
@@ -98,7 +98,7 @@ def resnet(spec: ModelSpec, block: type[nn.Module], blocks: tuple[int, ...], exp
     return nn.Sequential(*layers)
 
 
-@register("resnet18", knobs=RESNET_KNOBS, searched=True)
+@register("resnet18", knobs=RESNET_KNOBS, search_rank=2)
 def resnet18(spec: ModelSpec) -> nn.Module:
     """ResNet-18: basic blocks (2, 2, 2, 2)."""
     return resnet(spec, BasicBlock, (2, 2, 2, 2), 1)

@@ -35,7 +35,7 @@ def vgg(spec: ModelSpec, stages: tuple[tuple[int, int], ...]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-@register("vgg11", knobs=VGG_KNOBS, searched=True)
+@register("vgg11", knobs=VGG_KNOBS, search_rank=6)
 def vgg11(spec: ModelSpec) -> nn.Module:
     """VGG-11 with batch norm (configuration A)."""
     return vgg(spec, STAGES["vgg11"])

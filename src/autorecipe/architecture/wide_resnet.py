@@ -32,7 +32,7 @@ def wrn28_10(spec: ModelSpec) -> nn.Module:
     return wide_resnet(spec, 28, 10)
 
 
-@register("wrn16_4", knobs=PREACT_KNOBS, searched=True)
+@register("wrn16_4", knobs=PREACT_KNOBS, search_rank=4)
 def wrn16_4(spec: ModelSpec) -> nn.Module:
     """WRN-16-4 (2.7M parameters), a quick wide network."""
     return wide_resnet(spec, 16, 4)

@@ -27,31 +27,35 @@ DECAY_FORMS = ("coupled", "decoupled")
 @dataclass(frozen=True)
 class OptimizerEntry:
     """A registered optimizer: its builder, its usual peak lr for a batch of 512 (None: the model's own
-    SGD lr), the form of weight decay its paper uses, and whether the search tries it."""
+    SGD lr), the form of weight decay its paper uses, and its place among the search's choices."""
 
     name: str
     build: Builder
     auto_lr: float | None
     decay: str  # coupled (L2 in the gradient) or decoupled (the weights shrink outside it)
-    searched: bool = False
+    search_rank: int | None = None
 
 
 OPTIMIZERS: dict[str, OptimizerEntry] = {}
 
 
-def register(name: str, *, auto_lr: float | None, decay: str, searched: bool = False
+def register(name: str, *, auto_lr: float | None, decay: str, search_rank: int | None = None
              ) -> Callable[[Builder], Builder]:
-    """Decorator: make an optimizer reachable by name from recipes, the CLI, Python and the search."""
+    """Decorator: make an optimizer reachable by name from recipes, the CLI, Python and the search.
+
+    `search_rank`: its place among the search's choices (a resumed search needs them in the same
+    order); None: the search leaves it out.
+    """
     if decay not in DECAY_FORMS:
         raise ValueError(f"optimizer {name}: decay must be one of {DECAY_FORMS}, got {decay!r}")
 
     def add(builder: Builder) -> Builder:
-        OPTIMIZERS[name] = OptimizerEntry(name, builder, auto_lr, decay, searched)
+        OPTIMIZERS[name] = OptimizerEntry(name, builder, auto_lr, decay, search_rank)
         return builder
     return add
 
 
-@register("sgd", auto_lr=None, decay="coupled", searched=True)
+@register("sgd", auto_lr=None, decay="coupled", search_rank=0)
 def _sgd(groups, s):
     return torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum, nesterov=s.nesterov and s.momentum > 0)
 
@@ -61,7 +65,7 @@ def _adam(groups, s):
     return torch.optim.Adam(groups, lr=s.lr, betas=(s.momentum, s.beta2))
 
 
-@register("adamw", auto_lr=4e-3, decay="decoupled", searched=True)
+@register("adamw", auto_lr=4e-3, decay="decoupled", search_rank=1)
 def _adamw(groups, s):
     return torch.optim.AdamW(groups, lr=s.lr, betas=(s.momentum, s.beta2))
 
@@ -76,7 +80,7 @@ def _adagrad(groups, s):
     return torch.optim.Adagrad(groups, lr=s.lr)
 
 
-@register("lamb", auto_lr=1e-2, decay="decoupled", searched=True)
+@register("lamb", auto_lr=1e-2, decay="decoupled", search_rank=2)
 def _lamb(groups, s):
     return LAMB(groups, lr=s.lr, betas=(s.momentum, s.beta2))
 
@@ -86,12 +90,12 @@ def _lars(groups, s):
     return LARS(groups, lr=s.lr, momentum=s.momentum)
 
 
-@register("lion", auto_lr=4e-4, decay="decoupled", searched=True)
+@register("lion", auto_lr=4e-4, decay="decoupled", search_rank=3)
 def _lion(groups, s):
     return Lion(groups, lr=s.lr, betas=(s.momentum, s.beta2))
 
 
-@register("muon", auto_lr=4e-3, decay="decoupled", searched=True)
+@register("muon", auto_lr=4e-3, decay="decoupled", search_rank=4)
 def _muon(groups, s):
     return Muon(groups, lr=s.lr, momentum=s.momentum, nesterov=s.nesterov, fallback=s.muon_fallback,
                 beta2=s.beta2)
@@ -112,7 +116,7 @@ def _auto_lr_text(entry: OptimizerEntry) -> str:
 
 OPTIMIZER = knob(
     "optimizer", bucket="optimization", default="sgd", baseline="sgd", valid=Options(OPTIMIZERS),
-    search=Registered(OPTIMIZERS, lambda entry: entry.searched), doc=_optimizer_doc,
+    search=Registered(OPTIMIZERS), doc=_optimizer_doc,
 )
 LR = knob(
     "lr", bucket="optimization", default=0.0, baseline=0.0, valid=Interval(float, 0.0, 100.0),

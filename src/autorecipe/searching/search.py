@@ -18,7 +18,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from .. import __version__
+from ..version import __version__
 from ..data.dataset import ImageData
 from ..data.split import Splits, check_fraction, load_splits
 from ..device import choose_device
