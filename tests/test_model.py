@@ -221,6 +221,8 @@ def test_zero_init_residual_makes_residual_blocks_start_as_identities():
 
 def test_family_knobs_say_which_models_apply_them():
     assert "vit_small" in honoured_by("patch_size") and "resnet18" not in honoured_by("patch_size")
+    for entry in MODELS.values():  # a model lists only architecture knobs it applies
+        assert all(registry()[name].bucket == "architecture" for name in entry.knobs), entry.name
     assert "resnet9" in honoured_by("pooling") and "resnet18" not in honoured_by("pooling")
 
 

@@ -241,7 +241,7 @@ def _predict(args) -> int:
 
 
 def _knobs(args) -> int:
-    from .architecture.registry import FAMILY_KNOBS, honoured_by
+    from .architecture.registry import honoured_by
     from .knobs import BUCKETS, registry
     if args.bucket and args.bucket not in BUCKETS:
         raise AutorecipeError(f"--bucket {args.bucket}: unknown bucket; valid buckets: {', '.join(BUCKETS)}")
@@ -254,8 +254,9 @@ def _knobs(args) -> int:
                 out.print(f"  [bold cyan]{knob.name}[/] = {knob.default}   baseline {knob.baseline}   "
                           f"search {knob.search or '-'}   valid: {knob.valid_values()}", highlight=False)
                 out.print(f"      {escape(knob.help)}", highlight=False)
-                if knob.name in FAMILY_KNOBS:
-                    out.print(f"      models: {', '.join(honoured_by(knob.name))}", highlight=False)
+                models = honoured_by(knob.name)
+                if models:
+                    out.print(f"      models: {', '.join(models)}", highlight=False)
     return 0
 
 

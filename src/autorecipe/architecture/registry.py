@@ -16,9 +16,6 @@ if TYPE_CHECKING:
     from ..recipe import Section
 
 DEFAULT_SGD_LR = 0.1  # the usual CIFAR/ImageNet value (0.1 for a batch of 128-256, with warmup: 0.1 for 512 is safe)
-# Knobs that only some families apply; width, colour_stem and initialization apply to every zoo model.
-FAMILY_KNOBS = ("depth", "activation", "pooling", "normalization", "stem_stride", "squeeze_excite", "head",
-                "flattened", "patch_size")
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,8 @@ Builder = Callable[[ModelSpec], nn.Module]
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A zoo model: its builder, the family-specific knobs it applies, its peak SGD learning rate
+    """A zoo model: its builder, the family-specific knobs it applies (width and colour_stem apply to
+    every zoo model, and are not listed), its peak SGD learning rate
     for a batch of 512 (what an automatic lr gives it), and its place among the search's choices."""
 
     name: str
@@ -67,10 +65,6 @@ def register(name: str, knobs: tuple[str, ...] = (), sgd_lr: float = DEFAULT_SGD
     train well in a short CPU budget at 28-64 px; a resumed search needs its choices in the same
     order); None: the search leaves it out.
     """
-    unknown = set(knobs) - set(FAMILY_KNOBS)
-    if unknown:
-        raise ValueError(f"model {name}: {sorted(unknown)} are not family-specific knobs")
-
     def add(builder: Builder) -> Builder:
         MODELS[name] = ModelEntry(name, builder, tuple(knobs), sgd_lr, search_rank)
         return builder
