@@ -2,8 +2,10 @@
 
 Every cell is a fresh process that imports one side's code (PYTHONPATH=<side>/src) and calls
 only the public `autorecipe.fit`, so both sides run the same job:
-- throughput, rounds alternating which side goes first: 3 epochs on 10,240 random 32 px RGB
-  images, no validation; the median images/s of the epochs after the first;
+- throughput: in each round both sides train at the same time, each on one thread pinned to
+  its own core (swapped every round), so that the machine's noise falls on both alike: the
+  default recipe on 4,096 random 32 px RGB images for --seconds seconds of training, no
+  validation; the median images/s of the epochs after the first;
 - demo: `make demo`'s job (`fit("digits")`, the default recipe, seed 0): validation accuracy;
 - finders: `fit(..., auto_lr=True, auto_batch=True)` on digits and on a CIFAR-10 subset (the
   first --train-per-class training files of each class, validated on files 4500 ..
@@ -12,7 +14,7 @@ only the public `autorecipe.fit`, so both sides run the same job:
 median throughput ratio, new / old (goal >= 0.97).
 
     git worktree add /tmp/autorecipe-0.1.0 dc495af
-    python benchmarks/wing_parity.py --old /tmp/autorecipe-0.1.0/src [--cifar ../shared/data/cifar10]
+    python benchmarks/wing_parity.py --old /tmp/autorecipe-0.1.0/src [--new src] [--cifar ../shared/data/cifar10]
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def cell(job: dict) -> dict:
         out = Path(folder) / "run"
         run = autorecipe.fit(job["data"], val=job.get("val"), overrides=job["overrides"],
                              val_fraction=job["val_fraction"], out=out, seed=0, device=job["device"],
-                             auto_lr=job["finders"], auto_batch=job["finders"])
+                             auto_lr=job["finders"], auto_batch=job["finders"], time_budget=job.get("seconds"))
         saved = Recipe.load(out / "recipe.yaml").optimization
     rates = [h["images_per_second"] for h in run.history]
     return {"code": str(Path(autorecipe.__file__).parent), "val_accuracy": run.metrics["val_accuracy"],
@@ -48,14 +50,24 @@ def cell(job: dict) -> dict:
             "train_seconds": run.metrics["train_seconds"]}
 
 
-def run_cell(side: str, code: Path, job: dict) -> dict:
-    """`cell(job)` in a fresh process that imports the code under `code`."""
+def start_cell(code: Path, job: dict, core: int | None = None) -> subprocess.Popen:
+    """`cell(job)` in a fresh process that imports the code under `code` (on one thread of `core`, if given)."""
     env = {**os.environ, "PYTHONPATH": str(code)}
-    done = subprocess.run([sys.executable, __file__, "--cell", json.dumps(job)], env=env, check=True,
-                          capture_output=True, text=True)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    command = [sys.executable, __file__, "--cell", json.dumps(job)]
+    if core is not None:
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        command = ["taskset", "-c", str(core), *command]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_cell(process: subprocess.Popen, code: Path) -> dict:
+    """The figures a started cell prints, checked to come from the code under `code`."""
+    out, err = process.communicate()
+    if process.returncode:
+        raise RuntimeError(f"a cell failed:\n{err[-3000:]}")
+    result = json.loads(out.strip().splitlines()[-1])
     if not result["code"].startswith(str(code)):
-        raise RuntimeError(f"{side}: imported {result['code']}, not the code under {code}")
+        raise RuntimeError(f"imported {result['code']}, not the code under {code}")
     return result
 
 
@@ -71,12 +83,22 @@ def cifar_manifests(root: Path, folder: Path, train_per_class: int, val_per_clas
     return str(folder / "train.csv"), str(folder / "val.csv")
 
 
+def _record(results: Path | None, row: dict) -> None:
+    """Append a finished cell to the results file, and say it on stderr."""
+    if results:
+        with results.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+    print(f"{row['cell']}: {json.dumps(row)}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", type=Path, help="the src/ folder of the code before the training wing")
+    parser.add_argument("--new", type=Path, default=NEW, help="the src/ folder of the new code (default: this checkout's)")
     parser.add_argument("--cifar", type=Path, default=DEFAULT_CIFAR, help="the cifar10 folder")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--images", type=int, default=10240)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--images", type=int, default=4096)
+    parser.add_argument("--seconds", type=float, default=60.0, help="training time of each throughput cell")
     parser.add_argument("--epochs", type=int, default=4, help="epochs of the CIFAR-10 finder fits")
     parser.add_argument("--train-per-class", type=int, default=200)
     parser.add_argument("--val-per-class", type=int, default=100)
@@ -94,7 +116,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    sides = {"old": args.old.resolve(), "new": NEW}
+    sides = {"old": args.old.resolve(), "new": args.new.resolve()}
     done = {}
     if args.results and args.results.exists():
         done = {row["cell"]: row for row in map(json.loads, args.results.read_text().splitlines()) if row}
@@ -104,11 +126,18 @@ def main() -> None:
         np.savez(npz, x=rng.integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8),
                  y=rng.integers(0, 10, args.images))
         train_csv, val_csv = cifar_manifests(args.cifar, Path(folder), args.train_per_class, args.val_per_class)
-        jobs = {}
+        speed_job = {"data": str(npz), "overrides": {"epochs": 1000}, "val_fraction": 0, "finders": False,
+                     "seconds": args.seconds, "device": args.device}
         for r in range(1, args.rounds + 1):
-            for side in (("old", "new") if r % 2 else ("new", "old")):
-                jobs[f"throughput {r} {side}"] = (side, {"data": str(npz), "overrides": {"epochs": 3},
-                                                         "val_fraction": 0, "finders": False})
+            names = {side: f"throughput {r} {side}" for side in sides}
+            if all(name in done for name in names.values()):
+                continue
+            cores = {"old": r % 2, "new": (r + 1) % 2}
+            started = {side: start_cell(sides[side], speed_job, cores[side]) for side in sides}
+            for side, process in started.items():
+                done[names[side]] = {"cell": names[side], "core": cores[side], **finish_cell(process, sides[side])}
+                _record(args.results, done[names[side]])
+        jobs = {}
         for side in ("old", "new"):
             jobs[f"demo {side}"] = (side, {"data": "digits", "overrides": {}, "val_fraction": 0.1, "finders": False})
             jobs[f"finders digits {side}"] = (side, {"data": "digits", "overrides": {}, "val_fraction": 0.1,
@@ -117,22 +146,20 @@ def main() -> None:
                                                       "overrides": {"epochs": args.epochs}, "finders": True})
         for name, (side, job) in jobs.items():
             if name not in done:
-                done[name] = {"cell": name, **run_cell(side, sides[side], {**job, "device": args.device})}
-                if args.results:
-                    with args.results.open("a") as f:
-                        f.write(json.dumps(done[name]) + "\n")
-                print(f"{name}: {json.dumps(done[name])}", file=sys.stderr, flush=True)
+                process = start_cell(sides[side], {**job, "device": args.device})
+                done[name] = {"cell": name, **finish_cell(process, sides[side])}
+                _record(args.results, done[name])
 
     console = Console(width=120)
-    speed = Table(title=f"throughput, default recipe, {args.images:,} random 32 px images, "
-                        f"{done['throughput 1 new']['precision']}, {args.device}")
-    for column in ("round", "old img/s", "new img/s", "new / old"):
+    speed = Table(title=f"throughput, both sides at once on a core each, default recipe, {args.images:,} random "
+                        f"32 px images, {args.seconds:g} s, {done['throughput 1 new']['precision']}, {args.device}")
+    for column in ("round", "old core", "old img/s", "new img/s", "new / old"):
         speed.add_column(column, justify="right")
     ratios = []
     for r in range(1, args.rounds + 1):
         old, new = done[f"throughput {r} old"]["images_per_second"], done[f"throughput {r} new"]["images_per_second"]
         ratios.append(new / old)
-        speed.add_row(str(r), f"{old:,.0f}", f"{new:,.0f}", f"{new / old:.3f}")
+        speed.add_row(str(r), str(done[f"throughput {r} old"]["core"]), f"{old:,.0f}", f"{new:,.0f}", f"{new / old:.3f}")
     console.print(speed)
     same = Table(title="the same jobs, old and new code (seed 0)")
     for column in ("job", "code", "batch", "lr (batch 512)", "peak lr", "val accuracy"):

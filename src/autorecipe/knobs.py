@@ -18,7 +18,7 @@ import importlib
 import math
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -122,12 +122,11 @@ class Interval(Constraint):
 class Options(Constraint):
     """One of listed text values, or with `other=(description, accepts)` any text `accepts` takes.
 
-    `values` may be a live collection (a registry's names), read whenever the knob is checked.
+    `values` may be a registry (a dict): its names are read whenever the knob is checked.
     """
 
     def __init__(self, values: Iterable[str], other: tuple[str, Callable[[str], bool]] | None = None):
-        self._values = values if isinstance(values, Container) and not isinstance(values, (list, tuple)) \
-            else tuple(values)
+        self._values = values if isinstance(values, dict) else tuple(values)  # a registry stays live
         self.other = other
 
     @property
@@ -228,11 +227,11 @@ class _Numbers(SearchRange):
     high: float
     log: bool = False
     off: float | None = None
-
-    kind: type = float
+    kind: ClassVar[type] = float
 
     def convert(self, value: Any) -> Any:
-        if not (self.low <= value <= self.high or (self.off is not None and value == self.off)):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not (self.low <= value <= self.high or (self.off is not None and value == self.off)):
             raise Invalid()
         return value
 
@@ -302,7 +301,7 @@ class IntRange(_Numbers):
     high: int
     log: bool = False
     off: int | None = None
-    kind: type = int
+    kind: ClassVar[type] = int
 
     def suggest(self, trial, name: str) -> int:
         return trial.suggest_int(name, self.low, self.high, log=self.log)
@@ -310,9 +309,6 @@ class IntRange(_Numbers):
     def __str__(self) -> str:
         text = f"{'log-' if self.log else ''}int({self.low}, {self.high})"
         return text + (f" or off ({self.off})" if self.off is not None else "")
-
-
-Space = SearchRange
 
 
 @dataclass(frozen=True)

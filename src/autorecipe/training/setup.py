@@ -1,10 +1,12 @@
 """The training setup: everything a training step needs, built once from (recipe, data, device, seed).
 
-`train` and both finders build their model, optimizer, penalties, augmentation, precision and
-optimizer step here, so they train the same thing. Their deliberate differences are the
-arguments of `build_setup`: the finders leave out the weight average (`ema=False`, they
-never evaluate), compilation (`compile=False`, a compile costs more than their few steps) and
-copy a module given in place of the recipe's model (`copy_network=True`).
+`train` and both finders build their model, optimizer, penalties, augmentation, mixing,
+precision and optimizer step here, and step through `TrainingSetup.step`, so they train the
+same thing. Their deliberate differences are the arguments of `build_setup`: the finders
+leave out the weight average (`ema=False`, they never evaluate) and compilation
+(`compile=False`, a compile costs more than their few steps), and copy a module given in
+place of the recipe's model (`copy_network=True`). They also train the whole network: a
+frozen backbone (freeze_epochs) is the loop's, epoch by epoch.
 """
 
 from __future__ import annotations
