@@ -69,3 +69,18 @@ def test_a_zero_validation_fraction_trains_on_every_image_and_keeps_the_last_epo
     assert m["best_epoch"] == 2 and (tmp_path / "all" / "model.safetensors").exists()
     with pytest.raises(AutorecipeError, match="validation fraction"):
         autorecipe.fit("digits", out=tmp_path / "bad", val_fraction=1.0)
+
+
+def test_run_files_follow_the_umask(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        autorecipe.fit("digits", overrides={"epochs": 1, "width": 0.125}, out=tmp_path / "run", device="cpu")
+        modes = {f.name: f.stat().st_mode & 0o777 for f in (tmp_path / "run").iterdir()}
+        os.umask(0o077)
+        autorecipe.fit("digits", overrides={"epochs": 1, "width": 0.125}, out=tmp_path / "private", device="cpu")
+        private = {f.name: f.stat().st_mode & 0o777 for f in (tmp_path / "private").iterdir()}
+    finally:
+        os.umask(old)
+    assert modes["model.safetensors"] == modes["recipe.yaml"] == modes["metrics.json"] == 0o644
+    assert private["model.safetensors"] == 0o600
