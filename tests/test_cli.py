@@ -146,6 +146,16 @@ def test_knobs_and_recipe_commands(capsys):
     assert main(["knobs"]) == 0
     listed = capsys.readouterr().out
     assert "label_smoothing" in listed and "regularization" in listed
+    assert len(listed.splitlines()) < 120  # one line a knob, not its documentation
+    assert main(["knobs", "regularization.mixup_alpha", "lr"]) == 0
+    one = capsys.readouterr().out
+    assert "mixup_alpha (regularization)" in one and "Zhang et al." in one and "lr (optimization)" in one
+    assert "label_smoothing" not in one
+    assert main(["knobs", "hflip", "--json"]) == 0
+    (hflip,) = json.loads(capsys.readouterr().out)
+    assert hflip["bucket"] == "regularization" and hflip["default"] is True and hflip["valid"] == "true or false"
+    assert main(["knobs", "mixpu_alpha"]) == 2
+    assert "did you mean mixup_alpha?" in capsys.readouterr().err
     assert main(["recipe", "--set", "lr=0.1"]) == 0
     assert "lr: 0.1" in capsys.readouterr().out
 
@@ -162,3 +172,10 @@ def test_fit_on_a_folder_logs_skipped_files_and_scores_val_and_test_sources(imag
     assert metrics["skipped_files"] == 3  # the corrupt file, once in each of train, val and test
     assert metrics["num_train"] == metrics["num_val"] == metrics["num_test"] == 18
     assert 0 <= metrics["test_accuracy"] <= 1
+
+
+def test_version(capsys):
+    from autorecipe import __version__
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"autorecipe {__version__}"

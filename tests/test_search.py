@@ -359,6 +359,26 @@ def test_show_study_prints_the_trials(searched, capsys):
     assert main(["show-study", str(result.path / "final")]) == 2
 
 
+def test_show_study_json_lists_every_trial(searched, capsys):
+    result, _ = searched
+    capsys.readouterr()
+    assert main(["show-study", str(result.path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["number"] for row in rows] == [t.number for t in result.study.trials]
+    best = rows[result.best_trial]
+    assert best["score"] == pytest.approx(result.score) and best["state"] in ("complete", "pruned")
+    assert set(best) >= {"epochs_run", "seconds", "warm_start", "local", "error", "params"}
+
+
+def test_search_takes_trials_as_a_flag(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "trials"
+    assert main(["search", str(tiny_npz), "--trials", "2", "--epochs", "2", "--set", "width=0.125",
+                 "--buckets", "regularization", "--no-retrain", "--no-library", "--quiet", "--device", "cpu",
+                 "--out", str(out)]) == 0
+    assert json.loads((out / "search.json").read_text())["budget"] == "2 trials"
+    assert sum(1 for t in load_study(out).trials if t.state.is_finished()) == 2
+
+
 def search_process(data, out, budget: str) -> subprocess.Popen:
     """`autorecipe search` over the regularization bucket, in another process."""
     command = [sys.executable, "-m", "autorecipe", "search", str(data), "--budget", budget,

@@ -37,7 +37,7 @@ def toy_optimizer():
 
 
 def test_a_registered_optimizer_reaches_the_knobs_the_search_space_and_the_cli(toy_optimizer, tmp_path, capsys):
-    assert main(["knobs", "--bucket", "optimization"]) == 0
+    assert main(["knobs", "optimizer"]) == 0
     assert "toy_sgd (lr 0.05, decoupled decay)" in " ".join(capsys.readouterr().out.split())
     assert build_space().ranges["optimizer"].options[-1] == "toy_sgd"
     recipe = Recipe().with_values({"optimizer": "toy_sgd"})

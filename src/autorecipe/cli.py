@@ -14,6 +14,7 @@ from rich.table import Table
 
 from .durations import parse_duration
 from .errors import AutorecipeError
+from .version import __version__
 
 out = Console()
 err = Console(stderr=True)
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autorecipe", description="Train image classifiers with a strong recipe.")
+    parser.add_argument("--version", action="version", version=f"autorecipe {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     fit = commands.add_parser("fit", help="train a classifier on a folder, CSV, .npz or 'digits'")
@@ -94,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--val", help="validation data (any source); default: a stratified split of DATA")
     search.add_argument("--budget", help="when to stop: e.g. 2h, 30m, '40 trials', '300 epochs', or several "
                                          "joined by commas (default '20 trials'; on --resume, the saved budget)")
+    search.add_argument("--trials", type=int, metavar="N", help="stop after N trials (with --budget: whichever "
+                                                                "comes first)")
     search.add_argument("--recipe", help="base recipe YAML file (the first trial; missing knobs take their defaults)")
     search.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
                         help="fix a knob (it leaves the search space), e.g. --set model=resnet9 (repeatable)")
@@ -123,10 +127,14 @@ def _parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("show-study", help="show the trials of a search folder")
     show.add_argument("run", metavar="DIR", help="a search folder (the --out of a search)")
+    show.add_argument("--json", action="store_true", help="print the trials as JSON")
     show.set_defaults(command=_show_study)
 
-    knobs = commands.add_parser("knobs", help="list every knob: bucket, default, baseline, search range")
+    knobs = commands.add_parser("knobs", help="list every knob (or the named ones): bucket, default, baseline, "
+                                              "search range, valid values")
+    knobs.add_argument("names", nargs="*", metavar="NAME", help="only these knobs (name or bucket.name)")
     knobs.add_argument("--bucket", help="only this bucket")
+    knobs.add_argument("--json", action="store_true", help="print JSON")
     knobs.set_defaults(command=_knobs)
 
     recipe = commands.add_parser("recipe", help="print a recipe as YAML (the default, or a file with --set applied)")
@@ -169,7 +177,9 @@ def _fit(args) -> int:
 def _search(args) -> int:
     from .searching import search
     from .searching.display import LiveTrials
-    result = search(args.data, val=args.val, budget=args.budget, recipe=args.recipe, overrides=args.overrides,
+    budget = ", ".join(part for part in (args.budget, f"{args.trials} trials" if args.trials is not None else None)
+                       if part) or None
+    result = search(args.data, val=args.val, budget=budget, recipe=args.recipe, overrides=args.overrides,
                     epochs=args.epochs, space=args.space,
                     buckets=[b.strip() for b in args.buckets.split(",")] if args.buckets else None,
                     sampler=args.sampler, pruner=args.pruner, min_epochs=args.min_epochs, cv=args.cv,
@@ -198,8 +208,13 @@ def _search(args) -> int:
 
 def _show_study(args) -> int:
     from .searching.display import trials_table
+    from .searching.results import trials_rows
     from .searching.search import load_study
-    out.print(trials_table(load_study(args.run)))
+    study = load_study(args.run)
+    if args.json:
+        print(json.dumps(trials_rows(study), indent=1))
+    else:
+        out.print(trials_table(study))
     return 0
 
 
@@ -242,22 +257,44 @@ def _predict(args) -> int:
 
 def _knobs(args) -> int:
     from .architecture.registry import honoured_by
-    from .knobs import BUCKETS, registry
+    from .knobs import BUCKETS, find_knob, registry
     if args.bucket and args.bucket not in BUCKETS:
         raise AutorecipeError(f"--bucket {args.bucket}: unknown bucket; valid buckets: {', '.join(BUCKETS)}")
-    for bucket in BUCKETS:
-        if args.bucket not in (None, bucket):
-            continue
-        out.print(f"[bold]{bucket}[/]")
-        for knob in registry().values():
-            if knob.bucket == bucket:
-                out.print(f"  [bold cyan]{knob.name}[/] = {knob.default}   baseline {knob.baseline}   "
-                          f"search {knob.search or '-'}   valid: {knob.valid_values()}", highlight=False)
-                out.print(f"      {escape(knob.help)}", highlight=False)
-                models = honoured_by(knob.name)
-                if models:
-                    out.print(f"      models: {', '.join(models)}", highlight=False)
+    chosen = [find_knob(*_bucket_and_name(name)) for name in args.names] if args.names else list(registry().values())
+    chosen = [knob for knob in chosen if args.bucket in (None, knob.bucket)]
+    if args.json:
+        print(json.dumps([{"name": k.name, "bucket": k.bucket, "default": k.default, "baseline": k.baseline,
+                           "valid": k.valid_values(), "search": str(k.search) if k.search else None,
+                           "models": honoured_by(k.name), "doc": k.help} for k in chosen], indent=1))
+        return 0
+    if not args.names:  # one line a knob; `autorecipe knobs NAME` tells the rest
+        for bucket in BUCKETS:
+            knobs = [knob for knob in chosen if knob.bucket == bucket]
+            if knobs:
+                table = Table(title=f"{bucket} ({len(knobs)} knobs)", title_justify="left", box=None)
+                for column in ("knob", "default", "baseline", "search range"):
+                    table.add_column(column, overflow="fold")
+                for knob in knobs:
+                    table.add_row(f"[cyan]{knob.name}", str(knob.default), str(knob.baseline),
+                                  escape(str(knob.search or "-")))
+                out.print(table)
+        out.print("details: autorecipe knobs NAME [NAME ...]; everything: autorecipe knobs --json", highlight=False)
+        return 0
+    for knob in chosen:
+        out.print(f"[bold cyan]{knob.name}[/] ({knob.bucket})   default {knob.default}   baseline {knob.baseline}",
+                  highlight=False)
+        out.print(f"  valid: {escape(knob.valid_values())}", highlight=False)
+        out.print(f"  search: {escape(str(knob.search or '-'))}", highlight=False)
+        models = honoured_by(knob.name)
+        if models:
+            out.print(f"  models: {', '.join(models)}", highlight=False)
+        out.print(f"  {escape(knob.help)}", highlight=False)
     return 0
+
+
+def _bucket_and_name(text: str) -> tuple[str | None, str]:
+    bucket, _, name = text.rpartition(".")
+    return bucket or None, name
 
 
 def _recipe(args) -> int:

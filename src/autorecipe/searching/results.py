@@ -65,6 +65,20 @@ def trials_csv(study: optuna.Study, space: SearchSpace) -> str:
     return out.getvalue()
 
 
+def trials_rows(study: optuna.Study) -> list[dict]:
+    """Every trial as a JSON-ready row: number, state, score, epochs run, seconds, marks, error and the
+    knob values it trained with."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
+            if t.datetime_complete and t.datetime_start else None
+        rows.append({"number": t.number, "state": t.state.name.lower(), "score": trial_score(t),
+                     "epochs_run": t.user_attrs.get(EPOCHS_RUN, 0), "seconds": seconds,
+                     "warm_start": bool(t.user_attrs.get(WARM_START)), "local": bool(t.user_attrs.get(LOCAL)),
+                     "error": t.user_attrs.get(ERROR), "params": dict(t.params)})
+    return rows
+
+
 def _values(trial: FrozenTrial, space: SearchSpace) -> dict:
     """The knob values a trial trained with: its parameters, and knobs a queued recipe pinned outside their ranges."""
     return {**space.values_of(trial.params), **trial.user_attrs.get(OUTSIDE, {})}
