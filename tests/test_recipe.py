@@ -128,3 +128,17 @@ def test_conditions_combine_tests_and_read_switches():
     assert is_active(registry()["ema_warmup"], {"ema_decay": 0.999})
     assert not is_active(registry()["min_delta"], {"patience": 0})
     assert is_active(registry()["min_delta"], {"patience": 5})
+
+
+def test_the_readmes_recipe_excerpt_is_the_default_recipe():
+    import re
+    from pathlib import Path
+    import yaml
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    excerpt = yaml.safe_load(re.search(r"prints\nthe default recipe as YAML to start from:\n\n```yaml\n(.*?)```",
+                                       readme, re.S).group(1))
+    default = Recipe().to_dict()
+    assert sum(len(knobs) for knobs in excerpt.values()) >= 10
+    for bucket, knobs in excerpt.items():
+        for name, value in knobs.items():
+            assert default[bucket][name] == value, f"README says {bucket}.{name}: {value}"
