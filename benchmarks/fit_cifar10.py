@@ -54,7 +54,7 @@ def main() -> None:
     start = time.perf_counter()
     run = autorecipe.fit(train_csv, val=val_csv, overrides=args.overrides, epochs=args.epochs,
                          time_budget=args.time_budget, device=args.device, out=args.out or work / "run",
-                         reporter=RichProgress())
+                         progress=RichProgress())
     wall = time.perf_counter() - start
     cached = time.perf_counter()
     load_data(train_csv, run.recipe.data.image_size, run.recipe.data.channels)

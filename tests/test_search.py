@@ -463,3 +463,10 @@ def test_the_cli_searches_into_any_optuna_storage_url(tiny_npz, tmp_path, capsys
     assert len(stored.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))) == 1
     assert main(["search", str(tiny_npz), "--budget", "0 trials", "--out", str(tmp_path / "t")]) == 2
     assert "0 trials is not possible" in capsys.readouterr().err
+
+
+def test_python_search_shows_its_trials_by_default(tiny_npz, tmp_path, capsys):
+    small_search(tiny_npz, tmp_path / "shown", budget="1 trial", library=False)
+    assert "study shown: " in capsys.readouterr().err  # the trials run and the ones queued
+    small_search(tiny_npz, tmp_path / "silent", budget="1 trial", library=False, progress=False)
+    assert "study silent" not in capsys.readouterr().err

@@ -96,7 +96,7 @@ def test_interruption_keeps_the_best_model(tmp_path, monkeypatch):
                 raise KeyboardInterrupt
 
     run = autorecipe.fit("digits", overrides={"epochs": 5, "width": 0.25}, out=tmp_path, device="cpu",
-                         reporter=StopInEpochTwo())
+                         callbacks=[StopInEpochTwo()])
     assert run.metrics["status"] == "interrupted"
     assert (tmp_path / "model.safetensors").exists() and run.metrics["best_epoch"] in (1, 2)
 
@@ -150,3 +150,26 @@ def test_a_callback_can_stop_training_after_an_epoch():
                    callbacks=[StopAfterTwo()])
     assert result.status == "stopped" and len(result.history) == 2 and result.best_epoch in (1, 2)
     assert result.stop_reason == "enough"
+
+
+def test_python_fit_shows_progress_by_default_and_is_silent_with_progress_false(tmp_path, capsys):
+    autorecipe.fit("digits", overrides={**QUICK, "epochs": 1}, out=tmp_path / "shown", device="cpu")
+    shown = capsys.readouterr().err
+    assert "resnet9 (" in shown and "M parameters) on cpu" in shown and "1,618 training images" in shown
+    assert "lr 0.4 per 512 images (peak 0.05 at batch 64)" in shown and "epoch   1/1" in shown
+    autorecipe.fit("digits", overrides={**QUICK, "epochs": 1}, out=tmp_path / "silent", device="cpu", progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_renders_in_a_jupyter_notebook(tmp_path):
+    import warnings
+    from rich.console import Console
+    from autorecipe.training.display import RichProgress
+    notebook = Console(force_jupyter=True, record=True, width=120)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rich asks for ipywidgets to animate the bar in a notebook
+        run = autorecipe.fit("digits", overrides={**QUICK, "epochs": 2}, out=tmp_path / "run", device="cpu",
+                             progress=RichProgress(notebook))
+    text = notebook.export_text()
+    assert "training images" in text and "epoch   2/2" in text
+    assert run.metrics["lr"] == 0.4 and run.metrics["peak_lr"] == 0.05  # as the display said

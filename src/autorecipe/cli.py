@@ -146,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _fit(args) -> int:
     from .fitting import fit
-    from .training.display import RichProgress
+    from .training.display import RichProgress, lr_text
 
     def show(role: str, images) -> None:
         size = f"{images.image_size}x{images.image_size} {'gray' if images.channels == 1 else 'RGB'}"
@@ -157,7 +157,7 @@ def _fit(args) -> int:
     run = fit(args.data, val=args.val, test=args.test, recipe=args.recipe, model=args.model, overrides=args.overrides,
               epochs=args.epochs, time_budget=args.time_budget, device=args.device, out=args.out,
               seed=args.seed, val_fraction=args.val_fraction, auto_lr=args.auto_lr, auto_batch=args.auto_batch,
-              reporter=None if args.quiet else RichProgress(err), on_data=show)
+              progress=False if args.quiet else RichProgress(err), on_data=show)
     m = run.metrics
     table = Table(title="autorecipe fit", show_header=False)
     rows = [("status", m["status"]), ("best epoch", f"{m['best_epoch']} of {m['epochs_run']}"),
@@ -166,7 +166,8 @@ def _fit(args) -> int:
         rows += [("test accuracy", _pct(m["test_accuracy"])), ("test loss", _num(m["test_loss"]))]
     rows += [("training time", f"{m['train_seconds']:.1f} s"), ("decode time", f"{m['decode_seconds']:.1f} s"),
              ("throughput", f"{m['images_per_second'] or 0:,.0f} images/s"),
-             ("device", f"{m['device']} ({m['precision']}), batch {m['batch_size']}")]
+             ("device", f"{m['device']} ({m['precision']}), batch {m['batch_size']}"),
+             ("learning rate", lr_text(m["lr"], m["peak_lr"], m["batch_size"]))]
     for key, value in rows:
         table.add_row(key, str(value))
     out.print(table)
@@ -187,7 +188,7 @@ def _search(args) -> int:
                     library=False if args.no_library else args.library, retrain=not args.no_retrain,
                     retrain_on_all=args.retrain_on_all,
                     out=args.out, seed=args.seed, device=args.device, val_fraction=args.val_fraction,
-                    live=None if args.quiet else LiveTrials(err))
+                    progress=False if args.quiet else LiveTrials(err))
     table = Table(title="autorecipe search", show_header=False)
     found = result.counts
     rows = [("status", result.status), ("best trial", f"{result.best_trial}: {_pct(result.score)}"),

@@ -21,6 +21,7 @@ from .recipe import Recipe
 from .run import Run
 from .training.batch_finder import find_batch_size
 from .training.callbacks import Callback, Callbacks
+from .training.display import RichProgress
 from .training.loop import TrainResult, train
 from .training.lr_finder import find_lr
 from .training.setup import resolve_lr
@@ -44,7 +45,7 @@ def fit(
     val_fraction: float = 0.1,
     auto_lr: bool = False,
     auto_batch: bool = False,
-    reporter: Callback | None = None,
+    progress: bool | Callback = True,
     callbacks: Iterable[Callback] = (),
     on_data: Callable[[str, ImageData], None] | None = None,
 ) -> Run:
@@ -58,7 +59,8 @@ def fit(
     called with the keyword arguments it accepts among num_classes, in_channels and image_size.
     `auto_batch` picks the batch size with the batch-size finder and `auto_lr` the learning rate
     with the range test (its curve is saved as lr_finder.csv); the chosen values go into the
-    run's recipe.yaml. `reporter` shows progress (the CLI passes training.display.RichProgress);
+    run's recipe.yaml. `progress` shows what trains, a progress bar and a line per epoch, in a
+    terminal or a Jupyter notebook (False: silent; or a Callback of your own that displays);
     `callbacks` receive every step and epoch and may stop training (see training.callbacks).
     Returns the trained Run; its files are in `run.path`. A fit that fails with a user error
     leaves no new folder behind.
@@ -72,7 +74,7 @@ def fit(
     # A user error, or any failure before run.log is written, leaves no new folder behind.
     with OutputFolder(out, "run.log", remove_on_user_error=True) as folder:
         log.info("autorecipe %s fit %s on %s, seed %d", __version__, _describe(data), dev, seed)
-        events = Callbacks([reporter, *callbacks])
+        events = Callbacks([RichProgress() if progress is True else progress or None, *callbacks])
         splits = load_splits(data, val, test, recipe, val_fraction, seed, on_data, events.on_decode)
         folder.open_log()
         recipe, train_data, val_data = resolve_lr(splits.recipe), splits.train, splits.val
@@ -110,7 +112,7 @@ def _metrics(result: TrainResult, splits: Splits, device: torch.device, seed: in
         "train_seconds": result.seconds, "decode_seconds": splits.decode_seconds,
         "images_per_second": sum(rates) / len(rates) if rates else None,
         "device": str(device), "precision": result.precision, "batch_size": result.batch_size,
-        "peak_lr": result.peak_lr, "seed": seed, "num_classes": len(splits.train.classes),
+        "lr": result.lr, "peak_lr": result.peak_lr, "seed": seed, "num_classes": len(splits.train.classes),
         "num_train": len(splits.train), "num_val": len(splits.val) if splits.val else 0, "skipped_files": splits.skipped,
         "autorecipe_version": __version__, "torch_version": torch.__version__,
     }

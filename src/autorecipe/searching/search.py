@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 from optuna.trial import TrialState
+from rich.console import Console
 
 from ..version import __version__
 from ..data.dataset import ImageData
@@ -29,6 +30,7 @@ from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..run import Run
 from .budgets import Budget, BudgetClock, parse_budget
+from .display import LiveTrials
 from .library import library_dir, nearest_recipes, record
 from .local import propose
 from .objective import Trainer, TrialFailed
@@ -85,15 +87,16 @@ def search(
     seed: int = 0,
     device: str | None = None,
     val_fraction: float = 0.1,
-    live=None,
+    progress: bool | LiveTrials = True,
 ) -> SearchResult:
     """Search recipes for `data` within `budget` (e.g. "2h", "40 trials", "300 epochs"); see the README.
 
     Writes to `out`: the study, best_recipe.yaml, trials.csv, importance.json, summary.json,
     search.log and (with `retrain`) the best recipe retrained at full budget in `out/final`.
     `library=False` neither reads nor writes the recipe library. `retrain_on_all` retrains on the
-    training and validation images together (the validation split from `data`: no `val`). `live`
-    is a LiveTrials display.
+    training and validation images together (the validation split from `data`: no `val`).
+    `progress` shows a live table of the trials in a terminal or a Jupyter notebook (False:
+    silent; or a LiveTrials of your own).
     """
     out = Path(out) if out is not None else default_folder("search")
     settings = SearchSettings.for_search(out, resume, SearchSettings(
@@ -119,6 +122,7 @@ def search(
     sampler_ = make_sampler(settings.sampler, search_space, settings.seed)
     pruner_ = make_pruner(settings.pruner, max_epochs, settings.min_epochs, folds)
     dev = choose_device(device)
+    live = LiveTrials(Console(stderr=True)) if progress is True else progress or None
 
     optuna_verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -144,7 +148,8 @@ def search(
             result = _summarize(study, search_space, base, splits, out, status, library, settings.seed, clock)
             if retrain and status == "completed":
                 result.run = fit(data, val=val, recipe=result.recipe, device=device, out=out / "final",
-                                 seed=settings.seed, val_fraction=0 if retrain_on_all else settings.val_fraction)
+                                 seed=settings.seed, val_fraction=0 if retrain_on_all else settings.val_fraction,
+                                 progress=live is not None)
             return result
     finally:
         optuna.logging.set_verbosity(optuna_verbosity)

@@ -16,8 +16,9 @@ class Callback:
     def on_decode(self, done: int, total: int) -> None:
         """Images decoded so far, while the data loads."""
 
-    def on_start(self, epochs: int, steps_per_epoch: int) -> None:
-        """Training begins."""
+    def on_start(self, epochs: int, steps_per_epoch: int, summary: dict) -> None:
+        """Training begins; `summary` says what trains: model, parameters, device, precision, images,
+        validation images, batch, lr (the knob's value, for a batch of 512) and peak_lr (at this batch)."""
 
     def on_step(self) -> None:
         """A batch was trained on."""
@@ -40,9 +41,9 @@ class Callbacks(Callback):
         for callback in self.callbacks:
             callback.on_decode(done, total)
 
-    def on_start(self, epochs: int, steps_per_epoch: int) -> None:
+    def on_start(self, epochs: int, steps_per_epoch: int, summary: dict) -> None:
         for callback in self.callbacks:
-            callback.on_start(epochs, steps_per_epoch)
+            callback.on_start(epochs, steps_per_epoch, summary)
 
     def on_step(self) -> None:
         for callback in self.callbacks:

@@ -1,9 +1,10 @@
-"""The terminal display of a fit: a rich progress bar over the training steps and a line per epoch."""
+"""The display of a fit, in a terminal or a Jupyter notebook (rich renders both): what trains, a
+progress bar with the time left, and a line per epoch."""
 
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .callbacks import Callback
 
@@ -15,7 +16,8 @@ class RichProgress(Callback):
         self.console = console or Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
-            TimeElapsedColumn(), TextColumn("{task.description}"), console=self.console, transient=True,
+            TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), TextColumn("{task.description}"),
+            console=self.console, transient=True,
         )
         self.task = None
         self.epochs = 0
@@ -32,7 +34,8 @@ class RichProgress(Callback):
             self.decoding.stop()
             self.decoding = None
 
-    def on_start(self, epochs: int, steps_per_epoch: int) -> None:
+    def on_start(self, epochs: int, steps_per_epoch: int, summary: dict) -> None:
+        self.console.print(describe_training(summary), highlight=False, soft_wrap=True)
         self.epochs = epochs
         self.progress.start()
         self.task = self.progress.add_task("", total=epochs * steps_per_epoch)
@@ -52,3 +55,16 @@ class RichProgress(Callback):
 
     def on_end(self) -> None:
         self.progress.stop()
+
+
+def describe_training(summary: dict) -> str:
+    """One line on what trains: model and size, device and precision, images, batch and learning rate."""
+    validation = f", {summary['val_images']:,} validation" if summary["val_images"] else ", no validation"
+    return (f"{summary['model']} ({summary['parameters'] / 1e6:.2f}M parameters) on {summary['device']} "
+            f"({summary['precision']}): {summary['images']:,} training images{validation}; batch "
+            f"{summary['batch']}, {lr_text(summary['lr'], summary['peak_lr'], summary['batch'])}")
+
+
+def lr_text(lr: float, peak_lr: float, batch: int) -> str:
+    """The learning rate as the recipe states it (for 512 images) and as it trains (at `batch`)."""
+    return f"lr {lr:.4g} per 512 images (peak {peak_lr:.4g} at batch {batch})"

@@ -36,7 +36,8 @@ class TrainResult:
     best_epoch: int | None = None
     precision: str = "fp32"
     batch_size: int = 0
-    peak_lr: float = 0.0
+    lr: float = 0.0  # the lr knob's value (for a batch of 512), the automatic one resolved
+    peak_lr: float = 0.0  # the peak lr at this batch size
     seconds: float = 0.0
     stop_reason: str | None = None  # what a callback gave as its reason, for status "stopped"
 
@@ -54,10 +55,15 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
     batches = BatchLoader(train_data, device, setup.batch_size, shuffle=True, drop_last=True, seed=seed)
     val_batches = BatchLoader(val_data, device, max(2 * setup.batch_size, 256), shuffle=False) if val_data else None
     stopper = EarlyStopping(reg)
-    result = TrainResult(model, precision=setup.precision, batch_size=setup.batch_size, peak_lr=setup.peak_lr)
+    result = TrainResult(model, precision=setup.precision, batch_size=setup.batch_size, lr=opt.lr,
+                         peak_lr=setup.peak_lr)
     total_steps, step, start = opt.epochs * len(batches), 0, time.perf_counter()
     best_state, best_key = None, None
-    events.on_start(opt.epochs, len(batches))
+    events.on_start(opt.epochs, len(batches), {
+        "model": setup.recipe.architecture.model, "parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(device), "precision": setup.precision, "images": len(train_data),
+        "val_images": len(val_data) if val_data else 0, "batch": setup.batch_size, "lr": opt.lr,
+        "peak_lr": setup.peak_lr})
     try:
         for epoch in range(1, opt.epochs + 1):
             # Train one epoch (the backbone frozen for the first freeze_epochs)
