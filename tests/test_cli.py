@@ -179,3 +179,15 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"autorecipe {__version__}"
+
+
+def test_fit_takes_one_budget_grammar(tmp_path, capsys):
+    assert main(["fit", "digits", "--budget", "1 epochs", "--set", "width=0.125", "--out", str(tmp_path / "e"),
+                 "--quiet"]) == 0
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["epochs_run"] == 1
+    assert main(["fit", "digits", "--budget", "1s, 50 epochs", "--set", "width=0.125", "--out", str(tmp_path / "t"),
+                 "--quiet"]) == 0
+    assert json.loads((tmp_path / "t" / "metrics.json").read_text())["status"] == "time_budget"
+    capsys.readouterr()
+    assert main(["fit", "digits", "--budget", "3 trials", "--out", str(tmp_path / "x")]) == 2
+    assert "a fit has no trials" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -84,3 +86,10 @@ def test_run_files_follow_the_umask(tmp_path):
         os.umask(old)
     assert modes["model.safetensors"] == modes["recipe.yaml"] == modes["metrics.json"] == 0o644
     assert private["model.safetensors"] == 0o600
+
+
+def test_the_package_lists_its_verbs_and_a_run_prints_in_one_line():
+    assert {"fit", "search", "evaluate", "predict", "load", "Run", "Recipe", "__version__"} <= set(dir(autorecipe))
+    run = autorecipe.load(Path(__file__).parent / "fixtures" / "run")
+    text = repr(run)
+    assert "\n" not in text and text.startswith("Run(resnet9, 10 classes, 8px gray, val_accuracy=0.6872")

@@ -16,11 +16,11 @@ from optuna.trial import TrialState
 
 import autorecipe
 from autorecipe import AutorecipeError, Recipe
+from autorecipe.budget import Budget, parse_budget
 from autorecipe.cli import main
 from autorecipe.data.dataset import load_data
 from autorecipe.data.split import load_splits
 from autorecipe.knobs import GRID_POINTS, Choice, Uniform, is_active, registry
-from autorecipe.searching.budgets import Budget, parse_budget
 from autorecipe.searching.library import MetaFeatures, nearest_recipes, read_library, record
 from autorecipe.searching.local import MAX_CHANGES, step
 from autorecipe.searching.samplers import SAMPLERS, grid, make_sampler
@@ -370,13 +370,18 @@ def test_show_study_json_lists_every_trial(searched, capsys):
     assert set(best) >= {"epochs_run", "seconds", "warm_start", "local", "error", "params"}
 
 
-def test_search_takes_trials_as_a_flag(tiny_npz, tmp_path, capsys):
+def test_search_takes_trials_time_model_and_test_as_fit_does(tiny_npz, tmp_path, capsys):
     out = tmp_path / "trials"
-    assert main(["search", str(tiny_npz), "--trials", "2", "--epochs", "2", "--set", "width=0.125",
-                 "--buckets", "regularization", "--no-retrain", "--no-library", "--quiet", "--device", "cpu",
-                 "--out", str(out)]) == 0
-    assert json.loads((out / "search.json").read_text())["budget"] == "2 trials"
+    assert main(["search", str(tiny_npz), "--trials", "2", "--time-budget", "1h", "--epochs", "2", "--model", "fastnet",
+                 "--set", "width=0.125", "--buckets", "regularization,architecture", "--test", str(tiny_npz),
+                 "--no-library", "--quiet", "--device", "cpu", "--out", str(out)]) == 0
+    settings = json.loads((out / "search.json").read_text())
+    assert settings["budget"] == "2 trials, 3600s" and "model" in settings["fixed"]
     assert sum(1 for t in load_study(out).trials if t.state.is_finished()) == 2
+    assert all(t.params.get("model", "fastnet") == "fastnet" for t in load_study(out).trials)
+    assert Recipe.load(out / "best_recipe.yaml").architecture.model == "fastnet"
+    assert "test_accuracy" in json.loads((out / "final" / "metrics.json").read_text())
+    assert "retrained test accuracy" in capsys.readouterr().out
 
 
 def search_process(data, out, budget: str) -> subprocess.Popen:

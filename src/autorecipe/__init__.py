@@ -44,3 +44,8 @@ def __getattr__(name: str):
         from .run import Run
         return Run
     raise AttributeError(f"module 'autorecipe' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API (the verbs are imported on first use, so they are not in globals())."""
+    return sorted(set(__all__) | {"__version__"} | {name for name in globals() if name.startswith("__")})

@@ -63,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
                      help="set a knob, e.g. --set label_smoothing=0.2 (repeatable)")
     fit.add_argument("--epochs", type=int, help="training epochs (the recipe's optimization.epochs)")
-    fit.add_argument("--time-budget", type=_duration, help="stop training after this long, e.g. 10m")
+    fit.add_argument("--budget", help="stop training after a time or a number of epochs: e.g. 10m, '30 epochs', "
+                                      "or both joined by a comma")
+    fit.add_argument("--time-budget", type=_duration, help="the old spelling of --budget with a time, e.g. 10m")
     fit.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     fit.add_argument("--out", help="output folder (default: runs/fit-DATE-TIME)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -98,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
                                          "joined by commas (default '20 trials'; on --resume, the saved budget)")
     search.add_argument("--trials", type=int, metavar="N", help="stop after N trials (with --budget: whichever "
                                                                 "comes first)")
+    search.add_argument("--time-budget", type=_duration, help="the old spelling of --budget with a time, e.g. 2h")
+    search.add_argument("--model", help="the model to search with (it leaves the search space): a zoo model, "
+                                        "or your own as package.module:factory")
+    search.add_argument("--test", help="test data (any source), evaluated once with the retrained best recipe")
     search.add_argument("--recipe", help="base recipe YAML file (the first trial; missing knobs take their defaults)")
     search.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
                         help="fix a knob (it leaves the search space), e.g. --set model=resnet9 (repeatable)")
@@ -155,7 +161,7 @@ def _fit(args) -> int:
                   f"from {images.description}{skipped}", highlight=False, soft_wrap=True)
 
     run = fit(args.data, val=args.val, test=args.test, recipe=args.recipe, model=args.model, overrides=args.overrides,
-              epochs=args.epochs, time_budget=args.time_budget, device=args.device, out=args.out,
+              epochs=args.epochs, budget=args.budget, time_budget=args.time_budget, device=args.device, out=args.out,
               seed=args.seed, val_fraction=args.val_fraction, auto_lr=args.auto_lr, auto_batch=args.auto_batch,
               progress=False if args.quiet else RichProgress(err), on_data=show)
     m = run.metrics
@@ -178,9 +184,11 @@ def _fit(args) -> int:
 def _search(args) -> int:
     from .searching import search
     from .searching.display import LiveTrials
-    budget = ", ".join(part for part in (args.budget, f"{args.trials} trials" if args.trials is not None else None)
-                       if part) or None
-    result = search(args.data, val=args.val, budget=budget, recipe=args.recipe, overrides=args.overrides,
+    parts = (args.budget, f"{args.trials} trials" if args.trials is not None else None,
+             f"{args.time_budget:g}s" if args.time_budget is not None else None)
+    budget = ", ".join(part for part in parts if part) or None
+    overrides = args.overrides + ([f"model={args.model}"] if args.model else [])
+    result = search(args.data, val=args.val, test=args.test, budget=budget, recipe=args.recipe, overrides=overrides,
                     epochs=args.epochs, space=args.space,
                     buckets=[b.strip() for b in args.buckets.split(",")] if args.buckets else None,
                     sampler=args.sampler, pruner=args.pruner, min_epochs=args.min_epochs, cv=args.cv,
@@ -196,6 +204,8 @@ def _search(args) -> int:
     rows += [(f"importance: {bucket}", f"{value:.2f}") for bucket, value in result.bucket_importance.items()]
     if result.run is not None and result.run.metrics["val_accuracy"] is not None:
         rows.append(("retrained validation accuracy", _pct(result.run.metrics["val_accuracy"])))
+    if result.run is not None and "test_accuracy" in result.run.metrics:
+        rows.append(("retrained test accuracy", _pct(result.run.metrics["test_accuracy"])))
     elif result.run is not None:
         rows.append(("retrained", f"on all {result.run.metrics['num_train']:,} labelled images"))
     for key, value in rows:

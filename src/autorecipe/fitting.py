@@ -11,6 +11,7 @@ from torch import nn
 
 from .version import __version__
 from .architecture.custom import OBJECT, importable_name
+from .budget import Budget, parse_budget
 from .data.dataset import ImageData
 from .data.split import Splits, check_fraction, load_splits
 from .device import choose_device
@@ -38,6 +39,7 @@ def fit(
     model=None,
     overrides: Iterable[str] | Mapping | None = None,
     epochs: int | None = None,
+    budget: str | None = None,
     time_budget: float | str | None = None,
     device: str | None = None,
     out: str | Path | None = None,
@@ -54,7 +56,9 @@ def fit(
     `data`, `val` and `test` are image folders, CSV manifests, .npz files, "digits", or
     (x, y) arrays. Without `val`, a seeded stratified `val_fraction` of `data` is held out;
     `val_fraction=0` trains on every image, without validation, and keeps the last epoch.
-    `time_budget` is seconds or text such as "10m". `model` replaces the recipe's model: a
+    `budget` ends training at a time or a number of epochs, in the grammar of every verb's
+    budget: "10m", "30 epochs" or "10m, 30 epochs" (`time_budget`, seconds or "10m", is the old
+    spelling of a time). `model` replaces the recipe's model: a
     name ("resnet18", "package.module:factory", "timm:<name>"), an nn.Module, or a factory
     called with the keyword arguments it accepts among num_classes, in_channels and image_size.
     `auto_batch` picks the batch size with the batch-size finder and `auto_lr` the learning rate
@@ -65,10 +69,14 @@ def fit(
     Returns the trained Run; its files are in `run.path`. A fit that fails with a user error
     leaves no new folder behind.
     """
-    recipe, network = _model(Recipe.coerce(recipe, overrides, epochs), model)
+    seconds = parse_duration(time_budget) if time_budget is not None else None
+    limits = parse_budget(budget) if budget is not None else Budget(seconds=seconds)
+    if limits.trials is not None:
+        raise AutorecipeError(f"budget {budget!r}: a fit has no trials; give a time ('10m') or epochs ('30 epochs')")
+    recipe, network = _model(Recipe.coerce(recipe, overrides, limits.epochs or epochs), model)
     if val_fraction != 0:
         check_fraction(val_fraction)
-    time_budget = parse_duration(time_budget) if time_budget is not None else None
+    time_budget = limits.seconds
     dev = choose_device(device)
     out = Path(out) if out is not None else default_folder("fit")
     # A user error, or any failure before run.log is written, leaves no new folder behind.

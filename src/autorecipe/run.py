@@ -42,6 +42,12 @@ class Run:
     metrics: dict = field(default_factory=dict)
     path: Path | None = None
 
+    def __repr__(self) -> str:
+        accuracy = self.metrics.get("val_accuracy")
+        scored = f", val_accuracy={accuracy:.4f}" if accuracy is not None else ""
+        return (f"Run({self.recipe.architecture.model}, {len(self.classes)} classes, {self.image_size}px "
+                f"{self.channels}{scored}, path={str(self.path) if self.path else None!r})")
+
     @property
     def image_size(self) -> int:
         return self.recipe.data.image_size

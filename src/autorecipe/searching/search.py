@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from ..version import __version__
+from ..budget import Budget, parse_budget
 from ..data.dataset import ImageData
 from ..data.split import Splits, check_fraction, load_splits
 from ..device import choose_device
@@ -29,7 +30,7 @@ from ..fitting import fit
 from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..run import Run
-from .budgets import Budget, BudgetClock, parse_budget
+from .budgets import BudgetClock
 from .display import LiveTrials
 from .library import library_dir, nearest_recipes, record
 from .local import propose
@@ -66,6 +67,7 @@ def search(
     data,
     *,
     val=None,
+    test=None,
     budget: str | Budget | None = None,
     recipe: Recipe | str | Path | Mapping | None = None,
     overrides: Iterable[str] | Mapping | None = None,
@@ -92,7 +94,8 @@ def search(
     """Search recipes for `data` within `budget` (e.g. "2h", "40 trials", "300 epochs"); see the README.
 
     Writes to `out`: the study, best_recipe.yaml, trials.csv, importance.json, summary.json,
-    search.log and (with `retrain`) the best recipe retrained at full budget in `out/final`.
+    search.log and (with `retrain`) the best recipe retrained at full budget in `out/final`,
+    scored on `test` (any data source) when given.
     `library=False` neither reads nor writes the recipe library. `retrain_on_all` retrains on the
     training and validation images together (the validation split from `data`: no `val`).
     `progress` shows a live table of the trials in a terminal or a Jupyter notebook (False:
@@ -147,7 +150,7 @@ def search(
             status = _optimize(study, trainer, clock, live, local=settings.sampler == "tpe")
             result = _summarize(study, search_space, base, splits, out, status, library, settings.seed, clock)
             if retrain and status == "completed":
-                result.run = fit(data, val=val, recipe=result.recipe, device=device, out=out / "final",
+                result.run = fit(data, val=val, test=test, recipe=result.recipe, device=device, out=out / "final",
                                  seed=settings.seed, val_fraction=0 if retrain_on_all else settings.val_fraction,
                                  progress=live is not None)
             return result
