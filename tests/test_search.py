@@ -334,10 +334,12 @@ def test_a_search_whose_data_does_not_load_leaves_no_folder(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_trials_show_knob_values_and_importance_is_by_knob():
-    from autorecipe.searching.display import recipe_text
-    assert recipe_text({"mixup_alpha_on": False, "cutmix_alpha_on": True, "cutmix_alpha": 0.5, "hflip": True}) \
-        == "mixup_alpha=off cutmix_alpha=0.5 hflip=True"
+def test_trials_show_their_changes_from_the_default_recipe_and_importance_is_by_knob():
+    from autorecipe.searching.display import changes_text
+    assert changes_text({"mixup_alpha_on": False, "cutmix_alpha_on": True, "cutmix_alpha": 0.5, "hflip": False,
+                         "weight_decay_on": False, "label_smoothing": 0.1}) \
+        == "cutmix_alpha=0.5 hflip=False weight_decay=off"
+    assert changes_text({"mixup_alpha_on": False, "hflip": True}) == "the default recipe"
     from autorecipe.searching.results import importance
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(16):
@@ -475,3 +477,50 @@ def test_python_search_shows_its_trials_by_default(tiny_npz, tmp_path, capsys):
     assert "study shown: " in capsys.readouterr().err  # the trials run and the ones queued
     small_search(tiny_npz, tmp_path / "silent", budget="1 trial", library=False, progress=False)
     assert "study silent" not in capsys.readouterr().err
+
+
+def interrupt_at(monkeypatch, trial_number: int) -> None:
+    """Ctrl-C in the first epoch of trial `trial_number`."""
+    import autorecipe.searching.objective as objective
+    real = objective.TrialEpochs.on_epoch
+
+    def on_epoch(self, record):
+        if self.trial.number == trial_number:
+            raise KeyboardInterrupt
+        return real(self, record)
+
+    monkeypatch.setattr(objective.TrialEpochs, "on_epoch", on_epoch)
+
+
+SEARCH_ARGS = ["--epochs", "2", "--set", "width=0.125", "--buckets", "regularization", "--no-retrain", "--no-library",
+               "--quiet", "--device", "cpu"]
+
+
+def test_ctrl_c_ends_a_search_quietly_with_a_one_line_summary(tiny_npz, tmp_path, monkeypatch, capfd):
+    interrupt_at(monkeypatch, 2)
+    out = tmp_path / "cut"
+    assert main(["search", str(tiny_npz), "--trials", "5", "--out", str(out), *SEARCH_ARGS]) == 130
+    printed = capfd.readouterr()
+    assert "Traceback" not in printed.err and "KeyboardInterrupt" not in printed.err and printed.err == ""
+    (line,) = printed.out.strip().splitlines()
+    assert line.startswith("search interrupted: 2 complete") and "resume it with --resume" in line
+    assert main(["show-study", str(out)]) == 0
+    assert "interrupted" in capfd.readouterr().out
+
+
+def test_ctrl_c_in_the_first_trial_says_so(tiny_npz, tmp_path, monkeypatch, capfd):
+    interrupt_at(monkeypatch, 0)
+    out = tmp_path / "first"
+    assert main(["search", str(tiny_npz), "--trials", "3", "--out", str(out), *SEARCH_ARGS]) == 130
+    err = capfd.readouterr().err
+    assert "interrupted before a trial was scored" in err and "--resume" in err and "Traceback" not in err
+    assert (out / "trials.csv").read_text().splitlines()[1].split(",")[1] == "interrupted"
+
+
+def test_search_log_lines_name_their_trial_and_empty_importance_says_why(tiny_npz, tmp_path):
+    result = small_search(tiny_npz, tmp_path / "log", budget="2 trials", library=False, progress=False)
+    epochs = [line for line in (result.path / "search.log").read_text().splitlines() if " epoch {" in line]
+    assert epochs and all("trial " in line.split(" epoch {")[0] for line in epochs)
+    saved = json.loads((result.path / "importance.json").read_text())
+    assert saved["knobs"] == {} and "at least 3 complete trials" in saved["note"]
+    assert result.importance_note == saved["note"]

@@ -43,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"[bold red]error:[/] --out {escape(args.out)}: {escape(str(error))}; "
                   f"choose a folder you can write to", highlight=False, soft_wrap=True)
         return 2
-    except KeyboardInterrupt:
-        err.print("interrupted")
+    except KeyboardInterrupt as interrupt:
+        err.print(f"interrupted{': ' + escape(str(interrupt)) if str(interrupt) else ''}", highlight=False,
+                  soft_wrap=True)
         return 130
 
 
@@ -197,11 +198,19 @@ def _search(args) -> int:
                     retrain_on_all=args.retrain_on_all,
                     out=args.out, seed=args.seed, device=args.device, val_fraction=args.val_fraction,
                     progress=False if args.quiet else LiveTrials(err))
-    table = Table(title="autorecipe search", show_header=False)
     found = result.counts
+    if result.status == "interrupted":  # one line: where it stands and how to go on
+        out.print(f"search interrupted: {found['complete']} complete, {found['pruned']} pruned, "
+                  f"{found['failed']} failed trials; best so far trial {result.best_trial}: {_pct(result.score)} "
+                  f"({result.path / 'best_recipe.yaml'}); resume it with --resume --out {result.path}",
+                  soft_wrap=True, highlight=False)
+        return 130
+    table = Table(title="autorecipe search", show_header=False)
     rows = [("status", result.status), ("best trial", f"{result.best_trial}: {_pct(result.score)}"),
             ("trials", f"{found['complete']} complete, {found['pruned']} pruned, {found['failed']} failed")]
     rows += [(f"importance: {bucket}", f"{value:.2f}") for bucket, value in result.bucket_importance.items()]
+    if result.importance_note:
+        rows.append(("importance", result.importance_note))
     if result.run is not None and result.run.metrics["val_accuracy"] is not None:
         rows.append(("retrained validation accuracy", _pct(result.run.metrics["val_accuracy"])))
     if result.run is not None and "test_accuracy" in result.run.metrics:

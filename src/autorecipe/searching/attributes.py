@@ -1,4 +1,4 @@
-"""The names of the user attributes a search keeps on its Optuna trials, in one place."""
+"""The names of the user attributes a search keeps on its Optuna trials (and study), in one place."""
 
 WARM_START = "warm_start"  # a recipe queued by the warm start (library, base, strong recipes)
 LOCAL = "local"  # a step from the incumbent (local search)
@@ -11,5 +11,7 @@ ERROR = "error"  # why a failed trial failed
 INTERRUPTED = "interrupted"  # cut off by Ctrl-C or a kill: run again
 CUT_BY_BUDGET = "cut_by_budget"  # stopped because the search's budget ran out
 FOLD_SCORES = "fold_scores"  # cross-validation: the score of each fold so far
+
+REFERENCE = "reference_recipe"  # study attribute: the default recipe at the data's size and colour (display)
 
 KEPT_ON_RERUN = (WARM_START, LOCAL, OUTSIDE)  # what a rerun keeps of the trial it repeats

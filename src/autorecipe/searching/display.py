@@ -3,36 +3,69 @@
 from __future__ import annotations
 
 import optuna
+from optuna.trial import TrialState
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
-from .attributes import EPOCHS_RUN, ERROR, LOCAL, WARM_START
+from ..knobs import registry
+from ..recipe import Recipe
+from .attributes import EPOCHS_RUN, ERROR, LOCAL, OUTSIDE, REFERENCE, WARM_START
+from .resume import is_interrupted
 from .results import best_trial, trial_score
-from .space import SWITCH, knob_of
+from .space import knob_of
 
 SHOWN = 20  # most recent trials in the live table
 
 
 def trials_table(study: optuna.Study, last: int | None = None, title: str | None = None) -> Table:
-    """A table of the study's trials (the `last` ones, when given): state, epochs, score and knobs."""
+    """A table of the study's trials (the `last` ones, when given), one line a trial: state, epochs,
+    time, score and how its recipe differs from the default recipe."""
     trials = study.get_trials(deepcopy=False)
     best = best_trial(study)
-    table = Table(title=title or f"study {study.study_name}: {len(trials)} trials")
-    for column, justify in (("#", "right"), ("state", "left"), ("epochs", "right"), ("val acc", "right"),
-                            ("recipe (searched knobs)", "left")):
-        table.add_column(column, justify=justify, overflow="fold")
+    table = Table(title=title or f"study {study.study_name}: {len(trials)} trials", expand=True)
+    for column, justify in (("#", "right"), ("state", "left"), ("epochs", "right"), ("time", "right"),
+                            ("val acc", "right")):
+        table.add_column(column, justify=justify, no_wrap=True)
+    table.add_column("changes from the default recipe", overflow="ellipsis", no_wrap=True, ratio=1)
+    reference = Recipe.from_dict(study.user_attrs.get(REFERENCE))  # the default recipe at the data's size
     for t in trials[-last:] if last else trials:
         score = trial_score(t)
-        state = t.state.name.lower() + (" (warm)" if t.user_attrs.get(WARM_START) else
-                                        " (local)" if t.user_attrs.get(LOCAL) else "")
+        state = state_name(t) + (" (warm)" if t.user_attrs.get(WARM_START) else
+                                 " (local)" if t.user_attrs.get(LOCAL) else "")
         if t.user_attrs.get(ERROR):
             state += f": {t.user_attrs[ERROR][:40]}"
         mark = "[bold green]" if best is not None and t.number == best.number else ""
-        table.add_row(f"{mark}{t.number}", state, str(t.user_attrs.get(EPOCHS_RUN, 0)),
+        seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
+            if t.datetime_complete and t.datetime_start else None
+        table.add_row(f"{mark}{t.number}", escape(state), str(t.user_attrs.get(EPOCHS_RUN, 0)),
+                      f"{seconds:.0f}s" if seconds is not None else "-",
                       f"{mark}{100 * score:.2f}%" if score is not None else "-",
-                      recipe_text(t.params))
+                      escape(changes_text({**t.params, **t.user_attrs.get(OUTSIDE, {})}, reference)))
     return table
+
+
+def state_name(trial) -> str:
+    """complete, pruned, failed, running, waiting, or interrupted (cut off by Ctrl-C or a kill: run again)."""
+    if trial.state == TrialState.FAIL:
+        return "interrupted" if is_interrupted(trial) else "failed"
+    return trial.state.name.lower()
+
+
+def changes_text(params: dict, default: Recipe | None = None) -> str:
+    """A trial's knobs that differ from the default recipe, as knob=value (a technique off as knob=off)."""
+    default = default or Recipe()
+    shown = []
+    for name, value in params.items():
+        knob = knob_of(name)
+        if name != knob:  # an on/off switch: off is news when the default is on; on, its value follows
+            if value is False and registry()[knob].search.off != default.get(knob):
+                shown.append(f"{knob}=off")
+            continue
+        if value != default.get(knob):
+            shown.append(f"{knob}={_short(value)}")
+    return " ".join(shown) or "the default recipe"
 
 
 class LiveTrials:
@@ -54,18 +87,6 @@ class LiveTrials:
     def stop(self) -> None:
         self.refresh()
         self.live.stop()
-
-
-def recipe_text(params: dict) -> str:
-    """A trial's parameters as knob=value, a technique switched off as knob=off."""
-    shown = []
-    for name, value in params.items():
-        if name.endswith(SWITCH) and knob_of(name) != name:
-            if value is False:
-                shown.append(f"{knob_of(name)}=off")
-        else:
-            shown.append(f"{name}={_short(value)}")
-    return " ".join(shown)
 
 
 def _short(value) -> str:

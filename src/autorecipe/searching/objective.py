@@ -86,7 +86,12 @@ class Trainer:
 
     def _train(self, trial: optuna.Trial, recipe: Recipe, train_data: ImageData, val_data: ImageData,
                epochs: TrialEpochs) -> TrainResult:
-        result = train(recipe, train_data, val_data, device=self.device, seed=self.seed, callbacks=[epochs])
+        prefix = TrialPrefix(trial.number)
+        log.addFilter(prefix)  # the loop's epoch lines in search.log name their trial
+        try:
+            result = train(recipe, train_data, val_data, device=self.device, seed=self.seed, callbacks=[epochs])
+        finally:
+            log.removeFilter(prefix)
         trial.set_user_attr(STATUS, result.status)
         if result.status == "interrupted":  # Ctrl-C: run this recipe again on --resume
             trial.set_user_attr(INTERRUPTED, True)
@@ -98,6 +103,18 @@ class Trainer:
         if result.best_epoch is None:
             raise TrialFailed("no epoch finished")
         return result
+
+
+class TrialPrefix(logging.Filter):
+    """Starts every log line of a trial's training with "trial N: "."""
+
+    def __init__(self, number: int):
+        super().__init__()
+        self.number = number
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = f"trial {self.number}: {record.msg}"
+        return True
 
 
 class TrialEpochs(Callback):

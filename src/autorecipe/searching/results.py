@@ -16,6 +16,7 @@ from .space import SearchSpace, knob_of
 
 log = logging.getLogger("autorecipe")
 
+MIN_COMPLETE = 3  # complete trials fANOVA needs to score knob importance
 TRIAL_COLUMNS = ("number", "state", "value", "epochs_run", "seconds", "warm_start", "local", "error")
 
 
@@ -59,7 +60,8 @@ def trials_csv(study: optuna.Study, space: SearchSpace) -> str:
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
             if t.datetime_complete and t.datetime_start else ""
         score = trial_score(t)
-        writer.writerow([t.number, t.state.name.lower(), "" if score is None else score,
+        writer.writerow([t.number, "interrupted" if t.state == TrialState.FAIL and is_interrupted(t)
+                         else t.state.name.lower(), "" if score is None else score,
                          t.user_attrs.get(EPOCHS_RUN, 0), seconds, bool(t.user_attrs.get(WARM_START)),
                          bool(t.user_attrs.get(LOCAL)), t.user_attrs.get(ERROR, "")] + [_values(t, space).get(k, "") for k in knobs])
     return out.getvalue()
@@ -72,7 +74,8 @@ def trials_rows(study: optuna.Study) -> list[dict]:
     for t in study.get_trials(deepcopy=False):
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
             if t.datetime_complete and t.datetime_start else None
-        rows.append({"number": t.number, "state": t.state.name.lower(), "score": trial_score(t),
+        state = "interrupted" if t.state == TrialState.FAIL and is_interrupted(t) else t.state.name.lower()
+        rows.append({"number": t.number, "state": state, "score": trial_score(t),
                      "epochs_run": t.user_attrs.get(EPOCHS_RUN, 0), "seconds": seconds,
                      "warm_start": bool(t.user_attrs.get(WARM_START)), "local": bool(t.user_attrs.get(LOCAL)),
                      "error": t.user_attrs.get(ERROR), "params": dict(t.params)})
@@ -90,8 +93,7 @@ def importance(study: optuna.Study, seed: int = 0) -> tuple[dict[str, float], di
     fANOVA scores the parameters every complete trial has; a knob that can be off is scored by
     its on/off switch (and its value, when every trial had it on), summed under the knob's name.
     """
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if len(complete) < 3:
+    if not_scored(study):
         return {}, {}
     try:
         knobs = optuna.importance.get_param_importances(
@@ -106,6 +108,15 @@ def importance(study: optuna.Study, seed: int = 0) -> tuple[dict[str, float], di
     for name, value in by_knob.items():
         buckets[registry()[name].bucket] = buckets.get(registry()[name].bucket, 0.0) + value
     return _descending(by_knob), _descending(buckets)
+
+
+def not_scored(study: optuna.Study) -> str | None:
+    """Why knob importance cannot be scored yet, or None when it can."""
+    complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if complete < MIN_COMPLETE:
+        return (f"importance needs at least {MIN_COMPLETE} complete trials (fANOVA); this search has {complete}: "
+                "give it a larger budget")
+    return None
 
 
 def _descending(scores: dict[str, float]) -> dict[str, float]:

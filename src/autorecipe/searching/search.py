@@ -30,6 +30,7 @@ from ..fitting import fit
 from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..run import Run
+from .attributes import REFERENCE
 from .budgets import BudgetClock
 from .display import LiveTrials
 from .library import library_dir, nearest_recipes, record
@@ -37,7 +38,7 @@ from .local import propose
 from .objective import Trainer, TrialFailed
 from .pruning import make_pruner
 from .resume import fresh_seed, requeue_cut_off
-from .results import best_trial, counts, importance, trials_csv
+from .results import best_trial, counts, importance, not_scored, trials_csv
 from .samplers import make_sampler
 from .settings import SearchSettings
 from .space import RESOURCE_KNOB, build_space, fixed_values, read_space_file
@@ -61,6 +62,7 @@ class SearchResult:
     run: Run | None = None
     knob_importance: dict[str, float] = field(default_factory=dict)
     bucket_importance: dict[str, float] = field(default_factory=dict)
+    importance_note: str | None = None  # why importance is empty, when it is
 
 
 def search(
@@ -128,7 +130,7 @@ def search(
     live = LiveTrials(Console(stderr=True)) if progress is True else progress or None
 
     optuna_verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own log says what a failed or cut-off trial was
     try:
         with OutputFolder(out, "search.log", append=True) as folder:
             log.info("autorecipe %s search %s on %s; budget %s; %d knobs", __version__,
@@ -137,6 +139,8 @@ def search(
             folder.open_log()
             base = splits.recipe
             study = _open_study(settings, out, sampler_, pruner_, resume)
+            study.set_user_attr(REFERENCE, Recipe().with_values({"image_size": base.data.image_size,
+                                                                 "channels": base.data.channels}).to_dict())
             if resume:  # a new random stream: a resumed or second worker must not redraw the first one's
                 study.sampler = make_sampler(settings.sampler, search_space, fresh_seed(settings.seed, study))
             settings.save(out)
@@ -182,15 +186,20 @@ def _summarize(study, space, base: Recipe, splits, out: Path, status: str, libra
                clock: BudgetClock) -> SearchResult:
     """Write best_recipe.yaml, trials.csv, importance.json and summary.json; record the best in the library."""
     best = best_trial(study)
+    write_atomic(out / "trials.csv", trials_csv(study, space).encode())
+    if best is None and status == "interrupted":
+        raise KeyboardInterrupt(f"the search was interrupted before a trial was scored; resume it with --resume "
+                                f"(--out {out})")
     if best is None:
         raise AutorecipeError("no trial finished an epoch within the budget; give a larger budget "
                               "or a smaller model (e.g. --set width=0.25)")
     recipe = space.recipe_of(best, base).with_values({RESOURCE_KNOB: base.optimization.epochs})
     score = best.value if best.value is not None else max(best.intermediate_values.values())
     recipe.save(out / "best_recipe.yaml")
-    write_atomic(out / "trials.csv", trials_csv(study, space).encode())
     knobs, buckets = importance(study, seed=seed)
-    write_atomic(out / "importance.json", json.dumps({"buckets": buckets, "knobs": knobs}, indent=1).encode())
+    note = not_scored(study) or (None if knobs else "no searched knob was set by every complete trial")
+    scores = {"buckets": buckets, "knobs": knobs, **({"note": note} if note else {})}
+    write_atomic(out / "importance.json", json.dumps(scores, indent=1).encode())
     found = counts(study)
     summary = {"status": status, "best_trial": best.number, "best_score": score, "trials": found,
                "epochs_used": clock.epochs_used(), "best_recipe": recipe.to_dict()}
@@ -199,7 +208,7 @@ def _summarize(study, space, base: Recipe, splits, out: Path, status: str, libra
     if library is not False and status == "completed" and best.state == TrialState.COMPLETE:
         record(library_dir(library or None), splits.train, recipe, score)
     return SearchResult(recipe, score, best.number, found, out, study, status,
-                        knob_importance=knobs, bucket_importance=buckets)
+                        knob_importance=knobs, bucket_importance=buckets, importance_note=note)
 
 
 def load_study(folder: str | Path) -> optuna.Study:
