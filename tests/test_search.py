@@ -524,3 +524,23 @@ def test_search_log_lines_name_their_trial_and_empty_importance_says_why(tiny_np
     saved = json.loads((result.path / "importance.json").read_text())
     assert saved["knobs"] == {} and "at least 3 complete trials" in saved["note"]
     assert result.importance_note == saved["note"]
+
+
+def test_a_search_says_up_front_which_library_recipes_go_first(searched, tiny_npz, tmp_path, capsys):
+    _, library = searched
+    capsys.readouterr()
+    small_search(tiny_npz, tmp_path / "again", budget="1 trial", library=library)
+    err = capsys.readouterr().err
+    assert "recipe library" in err and "digits300.npz" in err and "--no-library" in err
+    first = small_search(tiny_npz, tmp_path / "a", budget="2 trials", library=False)
+    second = small_search(tiny_npz, tmp_path / "b", budget="2 trials", library=False)
+    assert "recipe library" not in capsys.readouterr().err
+    assert [t.params for t in first.study.trials] == [t.params for t in second.study.trials]
+
+
+def test_resume_keeps_every_setting_of_the_first_call(tiny_npz, tmp_path, isolated_library):
+    out = tmp_path / "kept"
+    small_search(tiny_npz, out, budget="1 trial", retrain=False, library=False, progress=False)
+    resumed = autorecipe.search(str(tiny_npz), out=out, resume=True, budget="2 trials", device="cpu", progress=False)
+    assert resumed.status == "completed" and resumed.run is None and not (out / "final").exists()
+    assert not (isolated_library / "library.jsonl").exists()  # --no-library too

@@ -75,6 +75,10 @@ class LiveTrials:
         self.live = Live(console=console, refresh_per_second=2, transient=False)
         self.study: optuna.Study | None = None
 
+    def note(self, text: str) -> None:
+        """A line above the table."""
+        self.live.console.print(escape(text), highlight=False, soft_wrap=True)
+
     def start(self, study: optuna.Study) -> None:
         self.study = study
         self.live.start()

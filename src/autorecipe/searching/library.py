@@ -94,17 +94,23 @@ def record(folder: Path, data: ImageData, recipe: Recipe, score: float) -> None:
 
 def nearest_recipes(folder: Path, data: ImageData, count: int = NEAREST) -> list[Recipe]:
     """The best recipe of each of the `count` past datasets most similar to `data`, most similar first."""
+    return [recipe for _, recipe in nearest(folder, data, count)]
+
+
+def nearest(folder: Path, data: ImageData, count: int = NEAREST) -> list[tuple[Entry, Recipe]]:
+    """The library entries of the `count` past datasets most similar to `data` (the best of each), with their
+    recipes, most similar first."""
     here = MetaFeatures.of(data)
     best: dict[MetaFeatures, Entry] = {}
     for entry in read_library(folder):
         if entry.dataset not in best or entry.score > best[entry.dataset].score:
             best[entry.dataset] = entry
     ranked = sorted(best.values(), key=lambda e: (here.distance(e.dataset), -e.score))
-    recipes = []
+    found = []
     for entry in ranked[:count]:
         try:
-            recipes.append(Recipe.from_dict(entry.recipe))
+            found.append((entry, Recipe.from_dict(entry.recipe)))
         except AutorecipeError:  # a recipe from an older version with a knob that no longer exists
             continue
-    return recipes
+    return found
 

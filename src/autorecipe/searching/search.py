@@ -33,7 +33,7 @@ from ..run import Run
 from .attributes import REFERENCE
 from .budgets import BudgetClock
 from .display import LiveTrials
-from .library import library_dir, nearest_recipes, record
+from .library import library_dir, nearest, record
 from .local import propose
 from .objective import Trainer, TrialFailed
 from .pruning import make_pruner
@@ -109,7 +109,10 @@ def search(
         space=read_space_file(space) if space is not None else None,
         buckets=list(buckets) if buckets is not None else None, sampler=sampler, pruner=pruner,
         min_epochs=min_epochs, cv=cv, storage=storage, study_name=study_name or out.resolve().name, seed=seed,
-        budget=None, val_fraction=val_fraction))
+        budget=None, val_fraction=val_fraction, library=str(library) if isinstance(library, Path) else library,
+        warm_start=warm_start, retrain=retrain, retrain_on_all=retrain_on_all))
+    library, warm_start = settings.library, settings.warm_start
+    retrain, retrain_on_all = settings.retrain, settings.retrain_on_all
     if budget is not None or not resume:
         settings.budget = str(parse_budget(budget if budget is not None else "20 trials"))
     budget = parse_budget(settings.budget)
@@ -145,9 +148,15 @@ def search(
                 study.sampler = make_sampler(settings.sampler, search_space, fresh_seed(settings.seed, study))
             settings.save(out)
             if not resume and warm_start:
-                warm = nearest_recipes(library_dir(library or None), splits.train) if library is not False else []
-                queued = enqueue(study, search_space, warm + [base] + strong_recipes(base))
+                shelf = library_dir(library or None)
+                warm = nearest(shelf, splits.train) if library is not False else []
+                queued = enqueue(study, search_space, [r for _, r in warm] + [base] + strong_recipes(base))
                 log.info("warm start: %d recipes queued (%d from the library)", queued, len(warm))
+                if warm:
+                    _say(live, f"first, the best recipes of {len(warm)} similar past dataset(s) in the recipe library "
+                               f"{shelf}: " + "; ".join(f"{e.description or 'unnamed'} ({e.dataset.images:,} "
+                                                          f"images, {100 * e.score:.1f}%)" for e, _ in warm)
+                               + " (--no-library leaves them out and makes the search repeatable)")
             clock = BudgetClock(budget, study)
             trainer = Trainer(search_space, base, _data_source(data, val, splits, settings), dev, clock,
                               max_epochs, settings.seed, folds, on_epoch=live.refresh if live else None)
@@ -160,6 +169,13 @@ def search(
             return result
     finally:
         optuna.logging.set_verbosity(optuna_verbosity)
+
+
+def _say(live: LiveTrials | None, text: str) -> None:
+    """Log `text`, and show it above the live table."""
+    log.info("%s", text)
+    if live is not None:
+        live.note(text)
 
 
 def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, local: bool) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,8 @@ FILE = "search.json"
 
 @dataclass
 class SearchSettings:
-    """What a search was asked to do; a resumed search or a second worker uses these, not its own arguments."""
+    """What a search was asked to do; a resumed search or a second worker uses these, not its own arguments
+    (the budget excepted: a new one may be given). Fields with defaults were added after 0.1.0."""
 
     recipe: dict  # the base recipe, section by section
     fixed: list[str]  # knobs --set fixed (they leave the space)
@@ -30,6 +31,10 @@ class SearchSettings:
     seed: int
     budget: str | None
     val_fraction: float
+    library: str | bool | None = None  # a library folder, None (the default one) or False (none)
+    warm_start: bool = True
+    retrain: bool = True
+    retrain_on_all: bool = False
 
     def save(self, folder: Path) -> None:
         write_atomic(folder / FILE, json.dumps(asdict(self), indent=1).encode())
@@ -42,7 +47,7 @@ class SearchSettings:
             raise AutorecipeError(f"{folder}: not a search folder (no {FILE}); pass the --out of a search")
         try:
             saved: dict[str, Any] = json.loads(path.read_text())
-            return cls(**{f.name: saved[f.name] for f in fields(cls)})
+            return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved or f.default is MISSING})
         except (ValueError, KeyError, TypeError) as error:
             raise AutorecipeError(f"{path}: damaged search settings ({type(error).__name__}: {error})") from None
 
