@@ -153,7 +153,7 @@ def test_knobs_and_recipe_commands(capsys):
     assert "label_smoothing" not in one
     assert main(["knobs", "hflip", "--json"]) == 0
     (hflip,) = json.loads(capsys.readouterr().out)
-    assert hflip["bucket"] == "regularization" and hflip["default"] is True and hflip["valid"] == "true or false"
+    assert hflip["bucket"] == "regularization" and hflip["default"] == "auto" and hflip["valid"] == "true, false or auto"
     assert main(["knobs", "mixpu_alpha"]) == 2
     assert "did you mean mixup_alpha?" in capsys.readouterr().err
     assert main(["recipe", "--set", "lr=0.1"]) == 0

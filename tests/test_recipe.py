@@ -54,7 +54,8 @@ def test_unknown_section_suggests_close_match():
     ("label_smoothing", 1.5, r"regularization\.label_smoothing: 1\.5 is not valid; expected a number from 0 to 1"),
     ("label_smoothing", "lots", r"'lots' is not valid; expected a number"),
     ("epochs", 2.5, r"optimization\.epochs: 2\.5 is not valid; expected an integer from 1"),
-    ("hflip", 3, r"regularization\.hflip: 3 is not valid; expected true or false"),
+    ("nesterov", 3, r"optimization\.nesterov: 3 is not valid; expected true or false"),
+    ("hflip", 3, r"regularization\.hflip: 3 is not valid; expected true, false or auto"),
     ("model", "resnet19", r"architecture\.model: 'resnet19' is not valid; expected one of .*resnet18.*did you mean"),
     ("lr", float("nan"), r"optimization\.lr: nan is not valid"),
 ])
@@ -113,7 +114,8 @@ def test_conditional_knobs_name_the_knob_they_depend_on():
 
 def test_valid_values_name_the_kind_of_value():
     assert registry()["weights"].valid_values() == "text"
-    assert registry()["hflip"].valid_values() == "true or false"
+    assert registry()["nesterov"].valid_values() == "true or false"
+    assert registry()["hflip"].valid_values() == "true, false or auto"
     assert registry()["label_smoothing"].valid_values().startswith("a number from 0")
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -13,11 +14,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from .durations import parse_duration
-from .errors import AutorecipeError
+from .errors import AutorecipeError, AutorecipeWarning
 from .version import __version__
 
 out = Console()
 err = Console(stderr=True)
+_python_show_warning = warnings.showwarning
 
 
 def _duration(text: str) -> float:
@@ -32,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for user errors, 130 when interrupted)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
         return args.command(args) or 0
     except AutorecipeError as error:
@@ -322,6 +325,14 @@ def _recipe(args) -> int:
     recipe = Recipe.load(args.recipe) if args.recipe else Recipe()
     print(recipe.with_overrides(args.overrides).to_yaml(), end="")
     return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """autorecipe's warnings as one line ("warning: ..."); others as Python prints them."""
+    if issubclass(category, AutorecipeWarning):
+        err.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
 
 
 def _on_path(error: OSError, out: str | None) -> bool:

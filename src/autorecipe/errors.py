@@ -7,3 +7,8 @@ class AutorecipeError(Exception):
     The message says what was wrong and how to fix it; the CLI prints it without a
     traceback and exits with status 2.
     """
+
+
+class AutorecipeWarning(UserWarning):
+    """Something a user should know that does not stop the run (e.g. a validation split too small to
+    tell recipes apart); the CLI prints it as one line."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -16,18 +17,21 @@ from .data.dataset import ImageData
 from .data.split import Splits, check_fraction, load_splits
 from .device import choose_device
 from .durations import parse_duration
-from .errors import AutorecipeError
+from .errors import AutorecipeError, AutorecipeWarning
 from .output_folder import OutputFolder, default_folder
 from .recipe import Recipe
 from .run import Run
+from .statistics import accuracy_halfwidth
 from .training.batch_finder import find_batch_size
 from .training.callbacks import Callback, Callbacks
 from .training.display import RichProgress
 from .training.loop import TrainResult, train
 from .training.lr_finder import find_lr
-from .training.setup import resolve_lr
+from .training.setup import resolve_flip, resolve_lr
 
 log = logging.getLogger("autorecipe")
+
+FEW_VALIDATION_IMAGES = 100  # below this, a validation accuracy is uncertain by more than ±10 points
 
 
 def fit(
@@ -85,7 +89,10 @@ def fit(
         events = Callbacks([RichProgress() if progress is True else progress or None, *callbacks])
         splits = load_splits(data, val, test, recipe, val_fraction, seed, on_data, events.on_decode)
         folder.open_log()
-        recipe, train_data, val_data = resolve_lr(splits.recipe), splits.train, splits.val
+        train_data, val_data = splits.train, splits.val
+        if val_data is not None and len(val_data) < FEW_VALIDATION_IMAGES:
+            _warn(coarse_validation(len(val_data)))
+        recipe = resolve_flip(resolve_lr(splits.recipe), train_data)
         if auto_batch:
             recipe = find_batch_size(recipe, train_data, dev, seed, network)
         (out / "lr_finder.csv").unlink(missing_ok=True)  # never a stale curve from an earlier run
@@ -107,6 +114,18 @@ def fit(
         run.save(out, with_model=result.best_epoch is not None)
         log.info("metrics %s", metrics)
         return run
+
+
+def coarse_validation(images: int) -> str:
+    """What a validation split of `images` can tell: the width of its accuracies' 95% interval."""
+    return (f"validation holds {images} images: an accuracy measured on them is uncertain by "
+            f"±{100 * accuracy_halfwidth(images):.0f} points (95% interval, at 50%), too coarse to tell recipes "
+            f"apart; give --val more images or a larger --val-fraction")
+
+
+def _warn(text: str) -> None:
+    log.warning("%s", text)
+    warnings.warn(text, AutorecipeWarning, stacklevel=3)
 
 
 def _metrics(result: TrainResult, splits: Splits, device: torch.device, seed: int) -> dict:

@@ -76,6 +76,19 @@ class Boolean(Constraint):
 
 
 @dataclass(frozen=True)
+class BooleanOrAuto(Boolean):
+    """true or false, or auto (decided from the data when training starts)."""
+
+    def convert(self, value: Any) -> bool | str:
+        if isinstance(value, str) and value.lower() == "auto":
+            return "auto"
+        return super().convert(value)
+
+    def __str__(self) -> str:
+        return "true, false or auto"
+
+
+@dataclass(frozen=True)
 class Text(Constraint):
     """Any text."""
 

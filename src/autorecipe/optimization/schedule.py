@@ -10,6 +10,7 @@ from ..knobs import Choice, IntRange, Interval, Options, Uniform, knob
 
 REFERENCE_BATCH = 512
 MIN_STEPS_PER_EPOCH = 16
+MIN_BATCH = 16  # the automatic batch's floor: smaller batches make batch-norm statistics too noisy
 STEP_MILESTONES = (0.5, 0.75)  # step schedule: decay points, as fractions of the training after warmup
 ONECYCLE_START = 1 / 25  # one-cycle warmup starts at this fraction of the peak (Smith & Topin, 2019)
 ONECYCLE_MOMENTUM_DROP = 0.1  # one-cycle momentum falls this far below its knob value at the peak lr
@@ -23,7 +24,9 @@ BATCH_SIZE = knob(
     "batch_size", bucket="optimization", default=0, baseline=0, valid=Interval(int, 0, 65_536),
     search=Choice((64, 128, 256, 512, 1024)),
     doc=f"Images per forward pass; 0 = automatic: the largest power of two up to {REFERENCE_BATCH} "
-        f"that gives at least {MIN_STEPS_PER_EPOCH} steps per epoch (or --auto-batch).",
+        f"that gives at least {MIN_STEPS_PER_EPOCH} steps per epoch, and at least {MIN_BATCH} (or every "
+        "training image, when there are fewer) so that batch norm sees enough images (or --auto-batch). "
+        "Training batches are never smaller than 2 with batch norm.",
 )
 LR_SCALING = knob(
     "lr_scaling", bucket="optimization", default="linear", baseline="linear",
@@ -56,10 +59,10 @@ def batch_size(section, num_train: int) -> int:
     """The batch size to train with: the knob's value, or the automatic choice (see BATCH_SIZE)."""
     if section.batch_size:
         return min(section.batch_size, num_train)
-    size = 1
+    size = MIN_BATCH
     while size * 2 <= REFERENCE_BATCH and size * 2 * MIN_STEPS_PER_EPOCH <= num_train:
         size *= 2
-    return size
+    return min(size, num_train)
 
 
 def peak_lr(section, batch: int) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,13 @@ from ..budget import Budget, parse_budget
 from ..data.dataset import ImageData
 from ..data.split import Splits, check_fraction, load_splits
 from ..device import choose_device
-from ..errors import AutorecipeError
+from ..errors import AutorecipeError, AutorecipeWarning
 from ..files import write_atomic
-from ..fitting import fit
+from ..fitting import FEW_VALIDATION_IMAGES, coarse_validation, fit
 from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..run import Run
+from ..training.setup import resolve_flip
 from .attributes import REFERENCE
 from .budgets import BudgetClock
 from .display import LiveTrials
@@ -140,10 +142,14 @@ def search(
                      "arrays" if isinstance(data, tuple) else data, dev, budget, len(search_space))
             splits = load_splits(data, val, None, base, settings.val_fraction, settings.seed, None, None)
             folder.open_log()
-            base = splits.recipe
+            if splits.val is not None and len(splits.val) < FEW_VALIDATION_IMAGES and not folds:
+                warnings.warn(coarse_validation(len(splits.val)), AutorecipeWarning, stacklevel=2)
+                log.warning("%s", coarse_validation(len(splits.val)))
+            base = resolve_flip(splits.recipe, splits.train)
             study = _open_study(settings, out, sampler_, pruner_, resume)
             study.set_user_attr(REFERENCE, Recipe().with_values({"image_size": base.data.image_size,
-                                                                 "channels": base.data.channels}).to_dict())
+                                                                 "channels": base.data.channels,
+                                                                 "hflip": base.regularization.hflip}).to_dict())
             if resume:  # a new random stream: a resumed or second worker must not redraw the first one's
                 study.sampler = make_sampler(settings.sampler, search_space, fresh_seed(settings.seed, study))
             settings.save(out)

@@ -12,6 +12,7 @@ frozen backbone (freeze_epochs) is the loop's, epoch by epoch.
 from __future__ import annotations
 
 import copy
+import logging
 import random
 from dataclasses import dataclass
 
@@ -22,13 +23,14 @@ from torch import nn
 from ..architecture.pretrained import layers, load_pretrained
 from ..architecture.registry import sgd_lr
 from ..data.dataset import ImageData
+from ..errors import AutorecipeError
 from ..optimization.compilation import compiled
 from ..optimization.finetune import layerwise_groups
 from ..optimization.optimizers import OPTIMIZERS, build_optimizer
 from ..optimization.precision import autocast, resolve_precision
 from ..optimization.schedule import batch_size, peak_lr
 from ..recipe import Recipe
-from ..regularization.augment import build_augmentation
+from ..regularization.augment import build_augmentation, flips_keep_classes
 from ..regularization.ema import Ema, build_ema
 from ..regularization.label_smoothing import training_loss
 from ..regularization.mixing import mix
@@ -36,6 +38,8 @@ from ..regularization.weight_decay import attach_penalties, decay_mode, paramete
 from .classifier import Classifier
 from .scoring import layout
 from .step import Stepper
+
+log = logging.getLogger("autorecipe")
 
 NORMALIZE_SAMPLE = 10_000  # training images the input statistics are measured on, at most
 
@@ -48,6 +52,16 @@ def resolve_lr(recipe: Recipe) -> Recipe:
         return recipe
     auto = OPTIMIZERS[opt.optimizer].auto_lr
     return recipe.with_values({"lr": sgd_lr(recipe.architecture.model) if auto is None else auto})
+
+
+def resolve_flip(recipe: Recipe, train_data: ImageData) -> Recipe:
+    """`recipe` with hflip auto decided on the training images (flips_keep_classes); else as it is."""
+    if recipe.regularization.hflip != "auto":
+        return recipe
+    keep, plain, mirrored = flips_keep_classes(train_data.images(), train_data.y)
+    log.info("hflip auto: %s (the nearest training image has the same label for %.0f%% of the images and %.0f%% "
+             "of their mirrors)", "on" if keep else "off: a flip changes the class", 100 * plain, 100 * mirrored)
+    return recipe.with_values({"hflip": keep})
 
 
 def seed_everything(seed: int) -> None:
@@ -95,7 +109,7 @@ def build_setup(recipe: Recipe, train_data: ImageData, device: torch.device, see
                 ema: bool = True, compile: bool = True, copy_network: bool = False) -> TrainingSetup:
     """Build the setup for `recipe` on `train_data`. `network` (an nn.Module or a factory) replaces the
     recipe's model; with `copy_network` a module is copied, so the caller's stays untouched."""
-    recipe = resolve_lr(recipe)
+    recipe = resolve_flip(resolve_lr(recipe), train_data)
     opt, reg = recipe.optimization, recipe.regularization
     seed_everything(seed)
 
@@ -121,5 +135,9 @@ def build_setup(recipe: Recipe, train_data: ImageData, device: torch.device, see
     stepper = Stepper(opt, model, optimizer, device, precision)
     forward = compiled(opt, model) if compile else model
     batch = batch_size(opt, len(train_data))
+    if batch < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        raise AutorecipeError(f"a training batch of {batch} image with batch normalization: batch norm needs at "
+                              "least 2 images a batch; give more training images, a batch_size of 2 or more, or "
+                              "normalization: group (or layer)")
     return TrainingSetup(recipe, model, parts, optimizer, augment, average, stepper, forward, precision, batch,
                          peak_lr(opt, batch), device, len(train_data.classes), mix_rng)
