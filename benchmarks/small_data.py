@@ -7,8 +7,8 @@ scored on held-out images, for --seeds seeds each:
 - today: the default recipe (a batch floor of 16, hflip auto).
 Datasets: CIFAR-10 (first images of the protocol's training part in file order, validated on
 files 4500 .. 4500 + --val-per-class - 1 of each class) and the built-in digits (validated on the
-last 697). The flip rule is also run on CIFAR-10 subsets of several sizes: it must keep flips
-on. Headline (last line): today's mean accuracy minus 0.1.0's, in points, over every cell.
+last 697). The flip rule is also run on CIFAR-10 subsets of several sizes (up to --flip-images):
+it must keep flips on. Headline (last line): today's mean accuracy minus 0.1.0's, in points, over every cell.
 
     python benchmarks/small_data.py [../shared/data/cifar10] [--sizes 100,200] [--seeds 3]
 """
@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,200", help="training images per run, comma-separated")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--val-per-class", type=int, default=100)
+    parser.add_argument("--flip-images", type=int, default=2000, help="CIFAR-10 images the flip rule is run on, at most")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
 
@@ -54,7 +55,7 @@ def main() -> None:
         train_rows, val_rows = ["path,label"], ["path,label"]
         per_class = [sorted((args.root / "train" / c).glob("*.jpg")) for c in sorted(
             p.name for p in (args.root / "train").iterdir() if p.is_dir())]
-        for rank in range(max(sizes) // len(per_class) + 1):  # interleaved: the first N rows hold every class
+        for rank in range(max(*sizes, args.flip_images) // len(per_class)):  # interleaved: the first N rows hold every class
             train_rows += [f"{files[rank].resolve()},{files[rank].parent.name}" for files in per_class]
         for files in per_class:
             val_rows += [f"{f.resolve()},{f.parent.name}" for f in files if VAL_FROM <= int(f.stem) < VAL_FROM + args.val_per_class]
@@ -67,10 +68,9 @@ def main() -> None:
         flips = Table(title="hflip auto on CIFAR-10 (nearest-neighbour label agreement: images / mirrors)")
         for column in ("images", "agreement", "mirrors", "flips"):
             flips.add_column(column, justify="right")
-        for n in (100, 500, len(cifar_train)):
-            keep, plain, mirrored = flips_keep_classes(cifar_train.subset(np.arange(min(n, len(cifar_train)))).images(),
-                                                       cifar_train.y[:n])
-            flips.add_row(f"{min(n, len(cifar_train)):,}", f"{plain:.3f}", f"{mirrored:.3f}", "on" if keep else "off")
+        for n in sorted({100, 500, args.flip_images}):
+            keep, plain, mirrored = flips_keep_classes(cifar_train.subset(np.arange(n)).images(), cifar_train.y[:n])
+            flips.add_row(f"{n:,}", f"{plain:.3f}", f"{mirrored:.3f}", "on" if keep else "off")
 
         table = Table(title=f"small data: default recipe, 0.1.0's small-data defaults against today's "
                             f"({args.seeds} seeds)")
