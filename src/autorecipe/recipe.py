@@ -100,7 +100,8 @@ class Recipe:
         elif not isinstance(recipe, Recipe):
             raise AutorecipeError(f"recipe must be a Recipe, a YAML file or a mapping, got {type(recipe).__name__}")
         if overrides:
-            recipe = recipe.with_values(overrides) if isinstance(overrides, Mapping) else recipe.with_overrides(overrides)
+            recipe = (recipe.with_values(overrides) if isinstance(overrides, Mapping)
+                      else recipe.with_overrides(overrides))
         if epochs is not None:
             recipe = recipe.with_values({"epochs": epochs})
         return recipe

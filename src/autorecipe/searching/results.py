@@ -63,7 +63,8 @@ def trials_csv(study: optuna.Study, space: SearchSpace) -> str:
         writer.writerow([t.number, "interrupted" if t.state == TrialState.FAIL and is_interrupted(t)
                          else t.state.name.lower(), "" if score is None else score,
                          t.user_attrs.get(EPOCHS_RUN, 0), seconds, bool(t.user_attrs.get(WARM_START)),
-                         bool(t.user_attrs.get(LOCAL)), t.user_attrs.get(ERROR, "")] + [_values(t, space).get(k, "") for k in knobs])
+                         bool(t.user_attrs.get(LOCAL)), t.user_attrs.get(ERROR, "")]
+                        + [_values(t, space).get(k, "") for k in knobs])
     return out.getvalue()
 
 
