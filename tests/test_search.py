@@ -12,6 +12,7 @@ import time
 import numpy as np
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 
 import autorecipe
@@ -547,3 +548,33 @@ def test_resume_keeps_every_setting_of_the_first_call(tiny_npz, tmp_path, isolat
     resumed = autorecipe.search(str(tiny_npz), out=out, resume=True, budget="2 trials", device="cpu", progress=False)
     assert resumed.status == "completed" and resumed.run is None and not (out / "final").exists()
     assert not (isolated_library / "library.jsonl").exists()  # --no-library too
+
+
+def test_precisions_that_only_cost_time_are_left_out_of_the_space():
+    from autorecipe.searching.costs import slow_precisions
+    timings = {"fp32": 0.01, "bf16": 0.012, "fp16": 0.5}
+    slow = slow_precisions(torch.device("cpu"), ("fp32", "bf16", "fp16"), seconds=lambda d, p: timings[p])
+    assert slow == {"fp16": "50x slower than fp32 on cpu (emulated, not native)"}
+    unsupported = slow_precisions(torch.device("cpu"), ("fp32", "bf16"),
+                                  seconds=lambda d, p: None if p == "bf16" else 0.01)
+    assert unsupported == {"bf16": "not supported on cpu"}
+
+
+def test_a_new_search_probes_the_device_once_and_a_resume_keeps_its_space(tiny_npz, tmp_path, monkeypatch, capsys):
+    import importlib
+    search_module = importlib.import_module("autorecipe.searching.search")  # the package's `search` is the verb
+    monkeypatch.setattr(search_module, "slow_precisions", lambda device, options: {"fp16": "75x slower than fp32"})
+    out = tmp_path / "probed"
+    space = {**SMALL_SPACE, "precision": ["fp32", "bf16", "fp16"]}
+    unfixed = {k: v for k, v in TINY.items() if k != "precision"}
+    small_search(tiny_npz, out, budget="3 trials", library=False, space=space, overrides=unfixed)
+    assert "precision fp16 left out of the search: 75x slower than fp32" in capsys.readouterr().err
+    assert json.loads((out / "search.json").read_text())["space"]["precision"] == ["fp32", "bf16"]
+    assert "precision fp16 left out" in (out / "search.log").read_text()
+
+    def no_probe(device, options):
+        raise AssertionError("a resumed search must keep its space, not probe again")
+
+    monkeypatch.setattr(search_module, "slow_precisions", no_probe)
+    resumed = autorecipe.search(str(tiny_npz), out=out, resume=True, budget="4 trials", device="cpu", progress=False)
+    assert all(t.params.get("precision") != "fp16" for t in resumed.study.trials)

@@ -43,7 +43,8 @@ from .resume import fresh_seed, requeue_cut_off
 from .results import best_trial, counts, importance, not_scored, trials_csv
 from .samplers import make_sampler
 from .settings import SearchSettings
-from .space import RESOURCE_KNOB, build_space, fixed_values, read_space_file
+from .space import RESOURCE_KNOB, SearchSpace, build_space, fixed_values, read_space_file
+from .costs import slow_precisions
 from .storage import open_storage
 from .warm_start import enqueue, strong_recipes
 
@@ -119,7 +120,12 @@ def search(
         settings.budget = str(parse_budget(budget if budget is not None else "20 trials"))
     budget = parse_budget(settings.budget)
     base = Recipe.from_dict(settings.recipe).with_values(fixed_values(settings.space))
+    dev = choose_device(device)
     search_space = build_space(settings.buckets, settings.space, settings.fixed)
+    left_out = {} if resume else _leave_out_slow(settings, search_space, dev)
+    if left_out:
+        base = Recipe.from_dict(settings.recipe).with_values(fixed_values(settings.space))
+        search_space = build_space(settings.buckets, settings.space, settings.fixed)
     max_epochs, folds = base.optimization.epochs, settings.cv
     if folds is not None and not 2 <= folds <= 20:
         raise AutorecipeError(f"--cv {folds}: use from 2 to 20 folds")
@@ -131,7 +137,6 @@ def search(
     budget.check(max_epochs * (folds or 1))
     sampler_ = make_sampler(settings.sampler, search_space, settings.seed)
     pruner_ = make_pruner(settings.pruner, max_epochs, settings.min_epochs, folds)
-    dev = choose_device(device)
     live = LiveTrials(Console(stderr=True)) if progress is True else progress or None
 
     optuna_verbosity = optuna.logging.get_verbosity()
@@ -142,6 +147,8 @@ def search(
                      "arrays" if isinstance(data, tuple) else data, dev, budget, len(search_space))
             splits = load_splits(data, val, None, base, settings.val_fraction, settings.seed, None, None)
             folder.open_log()
+            for precision, reason in left_out.items():
+                _say(live, f"precision {precision} left out of the search: {reason}")
             if splits.val is not None and len(splits.val) < FEW_VALIDATION_IMAGES and not folds:
                 warnings.warn(coarse_validation(len(splits.val)), AutorecipeWarning, stacklevel=2)
                 log.warning("%s", coarse_validation(len(splits.val)))
@@ -175,6 +182,19 @@ def search(
             return result
     finally:
         optuna.logging.set_verbosity(optuna_verbosity)
+
+
+def _leave_out_slow(settings: SearchSettings, space: SearchSpace, device) -> dict[str, str]:
+    """Narrow a new search's precision range to what this device runs at full speed (saved in the settings'
+    space, so a resume keeps it); the precisions left out, with why."""
+    searched = space.ranges.get("precision")
+    if searched is None:
+        return {}
+    slow = slow_precisions(device, searched.options)
+    kept = [p for p in searched.options if p not in slow]
+    if slow:
+        settings.space = {**(settings.space or {}), "precision": kept}
+    return slow
 
 
 def _say(live: LiveTrials | None, text: str) -> None:
