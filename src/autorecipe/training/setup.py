@@ -30,7 +30,7 @@ from ..optimization.optimizers import OPTIMIZERS, build_optimizer
 from ..optimization.precision import autocast, resolve_precision
 from ..optimization.schedule import batch_size, peak_lr
 from ..recipe import Recipe
-from ..regularization.augment import build_augmentation, flips_keep_classes
+from ..regularization.augment import FLIP_SAMPLE, build_augmentation, flips_keep_classes
 from ..regularization.ema import Ema, build_ema
 from ..regularization.label_smoothing import training_loss
 from ..regularization.mixing import mix
@@ -58,7 +58,8 @@ def resolve_flip(recipe: Recipe, train_data: ImageData) -> Recipe:
     """`recipe` with hflip auto decided on the training images (flips_keep_classes); else as it is."""
     if recipe.regularization.hflip != "auto":
         return recipe
-    keep, plain, mirrored = flips_keep_classes(train_data.images(), train_data.y)
+    sample = train_data.subset(np.random.default_rng(0).permutation(len(train_data))[:FLIP_SAMPLE])
+    keep, plain, mirrored = flips_keep_classes(sample.images(), sample.y)
     log.info("hflip auto: %s (the nearest training image has the same label for %.0f%% of the images and %.0f%% "
              "of their mirrors)", "on" if keep else "off: a flip changes the class", 100 * plain, 100 * mirrored)
     return recipe.with_values({"hflip": keep})
