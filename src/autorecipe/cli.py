@@ -280,10 +280,10 @@ def _predict(args) -> int:
 
 def _knobs(args) -> int:
     from .architecture.registry import honoured_by
-    from .knobs import BUCKETS, find_knob, registry
+    from .knobs import BUCKETS, lookup_knob, registry
     if args.bucket and args.bucket not in BUCKETS:
         raise AutorecipeError(f"--bucket {args.bucket}: unknown bucket; valid buckets: {', '.join(BUCKETS)}")
-    chosen = [find_knob(*_bucket_and_name(name)) for name in args.names] if args.names else list(registry().values())
+    chosen = [lookup_knob(name) for name in args.names] if args.names else list(registry().values())
     chosen = [knob for knob in chosen if args.bucket in (None, knob.bucket)]
     if args.json:
         print(json.dumps([{"name": k.name, "bucket": k.bucket, "default": k.default, "baseline": k.baseline,
@@ -313,11 +313,6 @@ def _knobs(args) -> int:
             out.print(f"  models: {', '.join(models)}", highlight=False)
         out.print(f"  {escape(knob.help)}", highlight=False)
     return 0
-
-
-def _bucket_and_name(text: str) -> tuple[str | None, str]:
-    bucket, _, name = text.rpartition(".")
-    return bucket or None, name
 
 
 def _recipe(args) -> int:

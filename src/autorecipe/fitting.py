@@ -90,8 +90,7 @@ def fit(
         splits = load_splits(data, val, test, recipe, val_fraction, seed, on_data, events.on_decode)
         folder.open_log()
         train_data, val_data = splits.train, splits.val
-        if val_data is not None and len(val_data) < FEW_VALIDATION_IMAGES:
-            _warn(coarse_validation(len(val_data)))
+        warn_if_coarse(val_data)
         recipe = resolve_flip(resolve_lr(splits.recipe), train_data)
         if auto_batch:
             recipe = find_batch_size(recipe, train_data, dev, seed, network)
@@ -116,14 +115,14 @@ def fit(
         return run
 
 
-def coarse_validation(images: int) -> str:
-    """What a validation split of `images` can tell: the width of its accuracies' 95% interval."""
-    return (f"validation holds {images} images: an accuracy measured on them is uncertain by "
-            f"±{100 * accuracy_halfwidth(images):.0f} points (95% interval, at 50%), too coarse to tell recipes "
-            f"apart; give --val more images or a larger --val-fraction")
-
-
-def _warn(text: str) -> None:
+def warn_if_coarse(val_data: ImageData | None) -> None:
+    """Warn (in the log, and as an AutorecipeWarning to the caller of fit or search) when the validation
+    split is too small to tell recipes apart, with the width of its accuracies' 95% interval."""
+    if val_data is None or len(val_data) >= FEW_VALIDATION_IMAGES:
+        return
+    text = (f"validation holds {len(val_data)} images: an accuracy measured on them is uncertain by "
+            f"±{100 * accuracy_halfwidth(len(val_data)):.0f} points (95% interval, at 50%), too coarse to tell "
+            f"recipes apart; give --val more images or a larger --val-fraction")
     log.warning("%s", text)
     warnings.warn(text, AutorecipeWarning, stacklevel=3)
 

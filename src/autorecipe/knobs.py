@@ -492,3 +492,13 @@ def find_knob(bucket: str | None, name: str) -> Knob:
     near = difflib.get_close_matches(name, list(pool), n=1) or difflib.get_close_matches(name, list(knobs), n=1)
     hint = f"did you mean {near[0]}?" if near else "see `autorecipe knobs` for the list"
     raise AutorecipeError(f"{where}: unknown knob; {hint}")
+
+
+def lookup_knob(name: str) -> Knob:
+    """A knob by `name` or `bucket.name` (an unknown bucket or knob is an error with a suggestion)."""
+    bucket, _, short = name.rpartition(".")
+    if bucket and bucket not in BUCKETS:
+        near = difflib.get_close_matches(bucket, BUCKETS, n=1)
+        hint = f"did you mean {near[0]}?" if near else "valid buckets: " + ", ".join(BUCKETS)
+        raise AutorecipeError(f"{name}: unknown bucket {bucket!r}; {hint}")
+    return find_knob(bucket or None, short)

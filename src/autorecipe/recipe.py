@@ -11,7 +11,7 @@ import yaml
 
 from .errors import AutorecipeError
 from .files import write_atomic
-from .knobs import BUCKETS, bucket_knobs, find_knob
+from .knobs import BUCKETS, bucket_knobs, find_knob, lookup_knob
 
 
 class Section:
@@ -142,14 +142,14 @@ class Recipe:
 
     def get(self, name: str) -> Any:
         """The value of a knob, by `name` or `bucket.name`."""
-        knob = _lookup(name)
+        knob = lookup_knob(name)
         return getattr(getattr(self, knob.bucket), knob.name)
 
     def with_values(self, values: Mapping[str, Any]) -> Recipe:
         """A copy with knobs set, keyed by `name` or `bucket.name`."""
         new = self.copy()
         for name, value in values.items():
-            knob = _lookup(name)
+            knob = lookup_knob(name)
             setattr(getattr(new, knob.bucket), knob.name, value)
         return new
 
@@ -172,11 +172,3 @@ class Recipe:
             raise AutorecipeError(f"{bucket}: unknown bucket; valid buckets: {', '.join(BUCKETS)}")
         return self.with_values({f"{bucket}.{n}": k.baseline for n, k in bucket_knobs(bucket).items()})
 
-
-def _lookup(name: str):
-    bucket, _, short = name.rpartition(".")
-    if bucket and bucket not in BUCKETS:
-        near = difflib.get_close_matches(bucket, BUCKETS, n=1)
-        hint = f"did you mean {near[0]}?" if near else "valid buckets: " + ", ".join(BUCKETS)
-        raise AutorecipeError(f"{name}: unknown bucket {bucket!r}; {hint}")
-    return find_knob(bucket or None, short)

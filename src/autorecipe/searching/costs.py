@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..optimization.precision import autocast
+from ..training.batch_finder import synchronize
 
 SLOWER = 2.0  # a precision this many times slower than fp32 is left out
 PROBE_BATCH, PROBE_SIDE, PROBE_CHANNELS, PROBE_STEPS = 16, 16, 16, 5  # small: an emulated step is slow
@@ -30,12 +31,12 @@ def step_seconds(device: torch.device, precision: str) -> float | None:
     try:
         for step in range(PROBE_STEPS + 1):
             if step == 1:  # the first step warms up
-                _sync(device)
+                synchronize(device)
                 began = time.perf_counter()
             with autocast(device, precision):
                 loss = nn.functional.cross_entropy(network(x).float(), y)
             loss.backward()
-        _sync(device)
+        synchronize(device)
     except (RuntimeError, TypeError):
         return None
     return (time.perf_counter() - began) / PROBE_STEPS
@@ -56,7 +57,3 @@ def slow_precisions(device: torch.device, candidates: tuple[str, ...],
             slow[precision] = f"{taken / reference:.0f}x slower than fp32 on {device} (emulated, not native)"
     return slow
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)

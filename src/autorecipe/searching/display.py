@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import optuna
-from optuna.trial import TrialState
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
@@ -12,8 +11,7 @@ from rich.table import Table
 from ..knobs import registry
 from ..recipe import Recipe
 from .attributes import EPOCHS_RUN, ERROR, LOCAL, OUTSIDE, REFERENCE, WARM_START
-from .resume import is_interrupted
-from .results import best_trial, trial_score
+from .results import best_trial, trial_score, trial_seconds, trial_state
 from .space import knob_of
 
 SHOWN = 20  # most recent trials in the live table
@@ -37,8 +35,7 @@ def trials_table(study: optuna.Study, last: int | None = None, title: str | None
         if t.user_attrs.get(ERROR):
             state += f": {t.user_attrs[ERROR][:40]}"
         mark = "[bold green]" if best is not None and t.number == best.number else ""
-        seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
-            if t.datetime_complete and t.datetime_start else None
+        seconds = trial_seconds(t)
         table.add_row(f"{mark}{t.number}", escape(state), str(t.user_attrs.get(EPOCHS_RUN, 0)),
                       f"{seconds:.0f}s" if seconds is not None else "-",
                       f"{mark}{100 * score:.2f}%" if score is not None else "-",
@@ -48,9 +45,8 @@ def trials_table(study: optuna.Study, last: int | None = None, title: str | None
 
 def state_name(trial) -> str:
     """complete, pruned, failed, running, waiting, or interrupted (cut off by Ctrl-C or a kill: run again)."""
-    if trial.state == TrialState.FAIL:
-        return "interrupted" if is_interrupted(trial) else "failed"
-    return trial.state.name.lower()
+    state = trial_state(trial)
+    return "failed" if state == "fail" else state
 
 
 def changes_text(params: dict, default: Recipe | None = None) -> str:

@@ -36,6 +36,18 @@ def trial_score(trial: FrozenTrial) -> float | None:
     return max(trial.intermediate_values.values()) if trial.intermediate_values else None
 
 
+def trial_state(trial: FrozenTrial) -> str:
+    """Optuna's state of a trial in lower case, or interrupted for one cut off by Ctrl-C or a kill."""
+    return "interrupted" if trial.state == TrialState.FAIL and is_interrupted(trial) else trial.state.name.lower()
+
+
+def trial_seconds(trial: FrozenTrial) -> float | None:
+    """How long a finished trial ran; None while it runs or waits."""
+    if trial.datetime_complete and trial.datetime_start:
+        return (trial.datetime_complete - trial.datetime_start).total_seconds()
+    return None
+
+
 def counts(study: optuna.Study) -> dict[str, int]:
     """Number of trials in each state (complete, pruned, failed, running, waiting), and of trials cut
     off by Ctrl-C or a kill (`interrupted`: run again, so not counted as failed)."""
@@ -57,12 +69,10 @@ def trials_csv(study: optuna.Study, space: SearchSpace) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(TRIAL_COLUMNS + tuple(knobs))
     for t in trials:
-        seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
-            if t.datetime_complete and t.datetime_start else ""
-        score = trial_score(t)
-        writer.writerow([t.number, "interrupted" if t.state == TrialState.FAIL and is_interrupted(t)
-                         else t.state.name.lower(), "" if score is None else score,
-                         t.user_attrs.get(EPOCHS_RUN, 0), seconds, bool(t.user_attrs.get(WARM_START)),
+        score, seconds = trial_score(t), trial_seconds(t)
+        writer.writerow([t.number, trial_state(t), "" if score is None else score,
+                         t.user_attrs.get(EPOCHS_RUN, 0), "" if seconds is None else seconds,
+                         bool(t.user_attrs.get(WARM_START)),
                          bool(t.user_attrs.get(LOCAL)), t.user_attrs.get(ERROR, "")]
                         + [_values(t, space).get(k, "") for k in knobs])
     return out.getvalue()
@@ -73,11 +83,8 @@ def trials_rows(study: optuna.Study) -> list[dict]:
     knob values it trained with."""
     rows = []
     for t in study.get_trials(deepcopy=False):
-        seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
-            if t.datetime_complete and t.datetime_start else None
-        state = "interrupted" if t.state == TrialState.FAIL and is_interrupted(t) else t.state.name.lower()
-        rows.append({"number": t.number, "state": state, "score": trial_score(t),
-                     "epochs_run": t.user_attrs.get(EPOCHS_RUN, 0), "seconds": seconds,
+        rows.append({"number": t.number, "state": trial_state(t), "score": trial_score(t),
+                     "epochs_run": t.user_attrs.get(EPOCHS_RUN, 0), "seconds": trial_seconds(t),
                      "warm_start": bool(t.user_attrs.get(WARM_START)), "local": bool(t.user_attrs.get(LOCAL)),
                      "error": t.user_attrs.get(ERROR), "params": dict(t.params)})
     return rows

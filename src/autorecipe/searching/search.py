@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +24,9 @@ from ..budget import Budget, parse_budget
 from ..data.dataset import ImageData
 from ..data.split import Splits, check_fraction, load_splits
 from ..device import choose_device
-from ..errors import AutorecipeError, AutorecipeWarning
+from ..errors import AutorecipeError
 from ..files import write_atomic
-from ..fitting import FEW_VALIDATION_IMAGES, coarse_validation, fit
+from ..fitting import fit, warn_if_coarse
 from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..run import Run
@@ -149,9 +148,8 @@ def search(
             folder.open_log()
             for precision, reason in left_out.items():
                 _say(live, f"precision {precision} left out of the search: {reason}")
-            if splits.val is not None and len(splits.val) < FEW_VALIDATION_IMAGES and not folds:
-                warnings.warn(coarse_validation(len(splits.val)), AutorecipeWarning, stacklevel=2)
-                log.warning("%s", coarse_validation(len(splits.val)))
+            if not folds:
+                warn_if_coarse(splits.val)
             base = resolve_flip(splits.recipe, splits.train)
             study = _open_study(settings, out, sampler_, pruner_, resume)
             study.set_user_attr(REFERENCE, Recipe().with_values({"image_size": base.data.image_size,

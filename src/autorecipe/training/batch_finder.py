@@ -74,11 +74,11 @@ def find_batch_size(recipe: Recipe, train_data: ImageData, device: torch.device,
         x, y = next(iter(BatchLoader(train_data, device, batch, shuffle=True, seed=seed)))
         try:
             setup.step(x, y)  # warm-up (and the memory test)
-            _sync(device)
+            synchronize(device)
             began = time.perf_counter()
             for _ in range(TIMED_STEPS):
                 setup.step(x, y)
-            _sync(device)
+            synchronize(device)
             return TIMED_STEPS * batch / (time.perf_counter() - began)
         except torch.OutOfMemoryError:
             setup.optimizer.zero_grad(set_to_none=True)
@@ -96,6 +96,7 @@ def find_batch_size(recipe: Recipe, train_data: ImageData, device: torch.device,
     return found
 
 
-def _sync(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously), so that a clock reads the work done."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
