@@ -27,7 +27,7 @@ from autorecipe.searching.local import MAX_CHANGES, step
 from autorecipe.searching.samplers import SAMPLERS, grid, make_sampler
 from autorecipe.searching.search import load_study
 from autorecipe.searching.space import RESOURCE_KNOB, SearchSpace, build_space
-from autorecipe.searching.warm_start import GENERAL, enqueue, strong_recipes
+from autorecipe.searching.warm_start import GENERAL, LR_STEPS, plan, queue_next, strong_recipes
 from autorecipe.training.setup import resolve_lr
 
 TINY = {"epochs": 2, "width": 0.125, "precision": "fp32", "batch_size": 32}  # fixed: seconds per trial on the CPU
@@ -176,18 +176,25 @@ def test_the_default_recipe_runs_first(searched):
     knobs = {name for name in chosen if not name.endswith("_on")}
     default = Recipe().with_values({"hflip": False})  # flips auto: off for handwritten digits
     assert {name: chosen[name] for name in knobs} == {name: default.get(name) for name in knobs}
-    assert first.user_attrs["warm_start"] and chosen["mixup_alpha_on"] is False
+    assert first.user_attrs["warm_start"] == 0 and first.user_attrs["baseline"] and chosen["mixup_alpha_on"] is False
     assert set(chosen) >= {"label_smoothing", "weight_decay", "hflip"}
 
 
-def test_the_strong_recipes_of_the_family_are_queued_after_the_base_recipe():
+def test_the_strong_recipes_of_the_family_are_queued_after_the_base_recipe_one_at_a_time():
     space, base = build_space(), Recipe()
     study = optuna.create_study()
     expected = [base] + strong_recipes(base)
-    assert enqueue(study, space, expected) == 1 + len(GENERAL)
-    assert [space.sample(study.ask(), base) for _ in expected] == expected
+    assert plan(study, space, base, [base] + strong_recipes(base)) == 1 + len(GENERAL) + len(LR_STEPS)
+    asked = []
+    for _ in expected:
+        assert queue_next(study) and not queue_next(study)  # one waiting trial at a time
+        trial = study.ask()
+        asked.append(space.sample(trial, base))
+        study.tell(trial, 0.5)
+    assert asked == expected and not queue_next(study)
+    assert study.trials[0].user_attrs["baseline"] and not any("baseline" in t.user_attrs for t in study.trials[1:])
     vit = strong_recipes(Recipe().with_values({"model": "vit_tiny"}))
-    assert vit[0].optimization.optimizer == "adamw" and len(vit) == len(GENERAL) + 1
+    assert vit[0].optimization.optimizer == "adamw" and len(vit) == len(GENERAL) + len(LR_STEPS) + 1
 
 
 def test_a_local_step_changes_one_to_three_knobs_by_a_small_move():
@@ -232,9 +239,9 @@ def test_a_local_step_stops_early_only_when_behind_the_incumbents_curve_beyond_n
 
 
 def test_every_other_trial_after_the_warm_start_steps_from_the_incumbent(tiny_npz, tmp_path):
-    result = small_search(tiny_npz, tmp_path / "local", budget="6 trials", library=False)
-    trials = result.study.trials
-    warm = [t for t in trials if t.user_attrs.get("warm_start")]
+    result = small_search(tiny_npz, tmp_path / "local", budget="12 trials", library=False)
+    trials = [t for t in result.study.trials if "confirms" not in t.user_attrs]
+    warm = [t for t in trials if "warm_start" in t.user_attrs]
     local = [t.number for t in trials if t.user_attrs.get("local")]
     assert local and local[0] == len(warm)  # first after the warm start, then every other trial
     assert all(b - a == 2 for a, b in zip(local, local[1:]))
@@ -253,8 +260,9 @@ def test_the_library_records_a_study_and_warm_starts_the_next(searched, tiny_npz
     planted = result.recipe.with_values({"label_smoothing": 0.27, "hflip": False})
     same = load_splits(str(tiny_npz), None, None, Recipe(), 0.1, 0, None, None).train
     record(library, same, planted, 0.99)
-    again = small_search(tiny_npz, tmp_path / "again", budget="1 trials", library=library)
-    assert again.study.trials[0].params["label_smoothing"] == 0.27
+    again = small_search(tiny_npz, tmp_path / "again", budget="2 trials", library=library)
+    assert again.study.trials[0].user_attrs["baseline"]  # the base recipe first, then the library's
+    assert again.study.trials[1].params["label_smoothing"] == 0.27
 
 
 def test_nearest_recipes_prefers_similar_datasets(tmp_path):
@@ -429,7 +437,8 @@ def test_a_killed_search_resumes_without_losing_or_repeating_trials(tiny_npz, tm
     assert all(trials[n].params == params and trials[n].state != TrialState.FAIL for n, params in done_before.items())
     assert _finished(resumed.study) == 5 and len(done) == 5 - resumed.counts["failed"]
     assert resumed.counts["interrupted"] == _interrupted(trials)
-    assert len({json.dumps(t.params, sort_keys=True) for t in done}) == len(done)  # nothing run twice
+    searched = [t for t in done if "confirms" not in t.user_attrs]  # confirmation reruns repeat by design
+    assert len({json.dumps(t.params, sort_keys=True) for t in searched}) == len(searched)  # nothing run twice
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
 
 
@@ -446,7 +455,8 @@ def test_a_second_worker_joins_a_running_search(tiny_npz, tmp_path):
     trials = load_study(out).trials
     assert not [t for t in trials if "interrupted" in t.user_attrs]  # the live worker's trial was left to it
     assert len({t.user_attrs["worker"] for t in trials}) == 2 and 8 <= _finished(second.study) <= 9
-    assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == len(trials)  # no recipe twice
+    searched = [t for t in trials if "confirms" not in t.user_attrs]  # confirmation reruns repeat by design
+    assert len({json.dumps(t.params, sort_keys=True) for t in searched}) == len(searched)  # no recipe twice
 
 
 def _done(study) -> list:

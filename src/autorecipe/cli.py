@@ -115,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--space", metavar="FILE.yaml", help="narrow ranges or fix knobs, e.g. 'width: [0.25, 1.0]'")
     search.add_argument("--buckets", help="comma-separated buckets to search (default: all four)")
     search.add_argument("--sampler", default="tpe", help="tpe (multivariate, default), random, qmc, grid or gp")
-    search.add_argument("--pruner", default="hyperband", help="hyperband (default), halving, median or none")
+    search.add_argument("--pruner", default="race", help="race (against the best trial so far; default), hyperband, "
+                                                        "halving, median or none")
     search.add_argument("--min-epochs", type=int, help="first pruning rung in epochs (default: a quarter of --epochs)")
     search.add_argument("--cv", type=int, metavar="K", help="K-fold cross-validation (small datasets); "
                                                              "folds are pruned with the Wilcoxon test")
@@ -209,8 +210,10 @@ def _search(args) -> int:
                   soft_wrap=True, highlight=False)
         return 130
     table = Table(title="autorecipe search", show_header=False)
-    rows = [("status", result.status), ("best trial", f"{result.best_trial}: {_pct(result.score)}"),
+    rows = [("status", result.status), ("chosen trial", f"{result.best_trial}: {_pct(result.score)}"),
             ("trials", f"{found['complete']} complete, {found['pruned']} pruned, {found['failed']} failed")]
+    if result.verdict is not None:
+        rows.append(("against the base recipe", result.verdict.sentence()))
     rows += [(f"importance: {bucket}", f"{value:.2f}") for bucket, value in result.bucket_importance.items()]
     if result.importance_note:
         rows.append(("importance", result.importance_note))

@@ -1,6 +1,7 @@
 """The names of the user attributes a search keeps on its Optuna trials (and study), in one place."""
 
-WARM_START = "warm_start"  # a recipe queued by the warm start (library, base, strong recipes)
+WARM_START = "warm_start"  # a recipe of the warm start (base, library, strong recipes): its index in the plan
+WARM_PLAN = "warm_start_plan"  # study attribute: the warm start's recipes, as trial parameters, in order
 LOCAL = "local"  # a step from the incumbent (local search)
 OUTSIDE = "outside_range"  # knob values a queued recipe pins outside their search ranges
 EPOCHS_RUN = "epochs_run"  # epochs trained so far (the epochs budget counts them)
@@ -11,7 +12,13 @@ ERROR = "error"  # why a failed trial failed
 INTERRUPTED = "interrupted"  # cut off by Ctrl-C or a kill: run again
 CUT_BY_BUDGET = "cut_by_budget"  # stopped because the search's budget ran out
 FOLD_SCORES = "fold_scores"  # cross-validation: the score of each fold so far
+BASELINE = "baseline"  # the base recipe's trial (and its confirmation reruns): the never-worse reference
+CONFIRMS = "confirms"  # a confirmation rerun: the number of the trial whose recipe it trains again
+CONFIRM_SEED = "confirm_seed"  # a confirmation rerun: the seed it trains with
+VAL_CORRECT = "val_correct"  # per validation image, right or wrong (adoption.pack)
+EPOCH_SECONDS = "epoch_seconds"  # a trial's mean seconds an epoch (a far slower trial is stopped)
+STOPPED = "stopped"  # why the search stopped a trial early, other than pruning
 
 REFERENCE = "reference_recipe"  # study attribute: the default recipe at the data's size and colour (display)
 
-KEPT_ON_RERUN = (WARM_START, LOCAL, OUTSIDE)  # what a rerun keeps of the trial it repeats
+KEPT_ON_RERUN = (WARM_START, LOCAL, OUTSIDE, BASELINE, CONFIRMS, CONFIRM_SEED)  # what a rerun keeps of the trial it repeats

@@ -1,4 +1,8 @@
-"""A search's spending against its budget (see budget.py for the grammar): the first limit reached ends it."""
+"""A search's spending against its budget (see budget.py for the grammar): the first limit reached ends it.
+
+While it searches, a part of each limit may be held back (`hold`) for the confirmation reruns of
+the never-worse rule (adoption.py), which `release` hands back to them.
+"""
 
 from __future__ import annotations
 
@@ -17,24 +21,38 @@ class BudgetClock:
     def __init__(self, budget: Budget, study: optuna.Study):
         self.budget, self.study = budget, study
         self.deadline = time.monotonic() + budget.seconds if budget.seconds else None
+        self.held = Budget()
+
+    def hold(self, held: Budget) -> None:
+        """Keep `held` of each limit back from the trials that search."""
+        self.held = held
+
+    def release(self) -> None:
+        """Hand what was held back to the trials that follow (the confirmation reruns)."""
+        self.held = Budget()
 
     def epochs_used(self) -> int:
         """Training epochs spent by every trial of the study (all processes, all sessions)."""
         return sum(int(t.user_attrs.get(EPOCHS_RUN, 0)) for t in self.study.get_trials(deepcopy=False))
 
     def out_of_time(self) -> bool:
-        return self.deadline is not None and time.monotonic() >= self.deadline
+        left = self.seconds_left()
+        return left is not None and left <= 0
 
     def out_of_epochs(self) -> bool:
-        return self.budget.epochs is not None and self.epochs_used() >= self.budget.epochs
+        return self.budget.epochs is not None and self.epochs_used() >= self.budget.epochs - (self.held.epochs or 0)
 
     def exhausted(self) -> bool:
-        """Whether the search must stop: time, epochs or trials spent."""
-        trials = self.budget.trials is not None and _started(self.study) >= self.budget.trials
+        """Whether the trials must stop: time, epochs or trials spent (less what is held back)."""
+        trials = (self.budget.trials is not None
+                  and _started(self.study) >= self.budget.trials - (self.held.trials or 0))
         return trials or self.out_of_time() or self.out_of_epochs()
 
     def seconds_left(self) -> float | None:
-        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+        """Seconds left to the trials (less what is held back); None without a time limit."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - (self.held.seconds or 0) - time.monotonic())
 
 
 def _started(study: optuna.Study) -> int:

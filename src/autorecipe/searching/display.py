@@ -30,7 +30,7 @@ def trials_table(study: optuna.Study, last: int | None = None, title: str | None
     reference = Recipe.from_dict(study.user_attrs.get(REFERENCE))  # the default recipe at the data's size
     for t in trials[-last:] if last else trials:
         score = trial_score(t)
-        state = state_name(t) + (" (warm)" if t.user_attrs.get(WARM_START) else
+        state = state_name(t) + (" (warm)" if WARM_START in t.user_attrs else
                                  " (local)" if t.user_attrs.get(LOCAL) else "")
         if t.user_attrs.get(ERROR):
             state += f": {t.user_attrs[ERROR][:40]}"

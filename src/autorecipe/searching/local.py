@@ -33,7 +33,7 @@ def propose(study: optuna.Study, space: SearchSpace, base: Recipe, seed: int) ->
     trials = study.get_trials(deepcopy=False)
     if any(t.state == TrialState.WAITING for t in trials):  # warm-start recipes (or reruns) go first
         return False
-    searched = [t for t in trials if not t.user_attrs.get(WARM_START)]
+    searched = [t for t in trials if WARM_START not in t.user_attrs]
     incumbent = best_trial(study)
     if incumbent is None or incumbent.state != TrialState.COMPLETE or len(searched) % 2:
         return False

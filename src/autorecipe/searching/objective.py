@@ -1,9 +1,11 @@
 """One trial of a search: sample a recipe, train it through `train()`, report epochs (or folds) to Optuna.
 
-A trial's score is its best validation accuracy. Holdout mode reports every epoch to the
-pruner (see pruning.py); cross-validation mode trains one model per fold and reports each
-fold's score as a step. A diverged trial fails and the search goes on; a trial cut off by
-the budget is recorded as pruned.
+A trial's score is its best validation accuracy; its per-image correctness there is kept for
+the never-worse rule (adoption.py). Holdout mode reports every epoch to the pruner (see
+pruning.py); cross-validation mode trains one model per fold and reports each fold's score as
+a step. A diverged trial fails and the search goes on; a trial cut off by the budget is
+recorded as pruned, and so is one far slower an epoch than the base recipe (SLOWER), with why.
+A confirmation rerun trains its recipe with the seed it was queued with.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from ..errors import AutorecipeError
 from ..recipe import Recipe
 from ..training.callbacks import Callback
 from ..training.loop import TrainResult, train
-from .attributes import CUT_BY_BUDGET, EPOCHS_RUN, ERROR, FOLD_SCORES, INTERRUPTED, STATUS, VAL_IMAGES, WORKER
+from .adoption import baseline_trial, pack
+from .attributes import (BASELINE, CONFIRM_SEED, CONFIRMS, CUT_BY_BUDGET, EPOCH_SECONDS, EPOCHS_RUN, ERROR,
+                         FOLD_SCORES, INTERRUPTED, STATUS, STOPPED, VAL_CORRECT, VAL_IMAGES, WORKER)
 from .budgets import BudgetClock
 from .resume import queue_again, worker_id
 from .space import RESOURCE_KNOB, SearchSpace
@@ -30,6 +34,7 @@ from .space import RESOURCE_KNOB, SearchSpace
 log = logging.getLogger("autorecipe")
 
 PRUNED, OUT_OF_BUDGET = "pruned", "out of budget"  # why a trial stops early
+SLOWER = 3.0  # a trial this many times slower an epoch than the base recipe is stopped
 
 
 class TrialFailed(Exception):
@@ -69,19 +74,22 @@ class Trainer:
         result = self._train(trial, recipe, train_data, val_data, TrialEpochs(self, trial, report=True))
         if result.stop_reason:
             raise optuna.TrialPruned()
+        trial.set_user_attr(VAL_CORRECT, pack(result.val_correct))
         return _best(result)
 
     def _cross_validate(self, trial: optuna.Trial, recipe: Recipe, data: ImageData) -> float:
-        scores = []
+        scores, correct = [], []
         splitter = StratifiedKFold(n_splits=self.folds, shuffle=True, random_state=self.seed)
         for fold, (train_index, val_index) in enumerate(splitter.split(np.zeros(len(data)), data.y)):
             epochs = TrialEpochs(self, trial, report=False)
             result = self._train(trial, recipe, data.subset(train_index), data.subset(val_index), epochs)
             scores.append(_best(result))
+            correct.append(result.val_correct)
             trial.report(scores[-1], fold)
             trial.set_user_attr(FOLD_SCORES, scores)
             if result.stop_reason or (fold + 1 < self.folds and trial.should_prune()):
                 raise optuna.TrialPruned()
+        trial.set_user_attr(VAL_CORRECT, pack(np.concatenate(correct)))  # every image once, in fold order
         return float(np.mean(scores))
 
     def _train(self, trial: optuna.Trial, recipe: Recipe, train_data: ImageData, val_data: ImageData,
@@ -89,7 +97,8 @@ class Trainer:
         prefix = TrialPrefix(trial.number)
         log.addFilter(prefix)  # the loop's epoch lines in search.log name their trial
         try:
-            result = train(recipe, train_data, val_data, device=self.device, seed=self.seed, callbacks=[epochs])
+            result = train(recipe, train_data, val_data, device=self.device, callbacks=[epochs],
+                           seed=int(trial.user_attrs.get(CONFIRM_SEED, self.seed)))
         finally:
             log.removeFilter(prefix)
         trial.set_user_attr(STATUS, result.status)
@@ -118,15 +127,19 @@ class TrialPrefix(logging.Filter):
 
 
 class TrialEpochs(Callback):
-    """A trial's view of its epochs: counts them, reports them to the pruner (holdout), and stops
-    training when the pruner says so or the budget is spent. A trial's last epoch is always scored."""
+    """A trial's view of its epochs: counts and times them, reports them to the pruner (holdout), and
+    stops training when the pruner says so, the budget is spent, or the trial is far slower than the
+    base recipe. A trial's last epoch is always scored."""
 
     def __init__(self, trainer: Trainer, trial: optuna.Trial, report: bool):
         self.trainer, self.trial, self.report = trainer, trial, report
+        self.seconds: list[float] = []
 
     def on_epoch(self, record: dict) -> str | None:
         trial, clock = self.trial, self.trainer.clock
         trial.set_user_attr(EPOCHS_RUN, int(trial.user_attrs.get(EPOCHS_RUN, 0)) + 1)
+        self.seconds.append(record["seconds"])
+        trial.set_user_attr(EPOCH_SECONDS, float(np.mean(self.seconds)))
         if self.report:
             trial.report(record.get("val_accuracy", 0.0), record["epoch"])
         if self.trainer.on_epoch:
@@ -138,7 +151,22 @@ class TrialEpochs(Callback):
         if clock.out_of_time() or clock.out_of_epochs():
             trial.set_user_attr(CUT_BY_BUDGET, True)
             return OUT_OF_BUDGET
-        return None
+        return self._too_slow()
+
+    def _too_slow(self) -> str | None:
+        """Why this trial stops for its cost: more than SLOWER times the base recipe's seconds an epoch."""
+        trial = self.trial
+        if trial.user_attrs.get(BASELINE) or CONFIRMS in trial.user_attrs:
+            return None
+        baseline = baseline_trial(trial.study)
+        reference = baseline.user_attrs.get(EPOCH_SECONDS) if baseline is not None else None
+        if not reference or trial.user_attrs[EPOCH_SECONDS] <= SLOWER * reference:
+            return None
+        reason = (f"{trial.user_attrs[EPOCH_SECONDS] / reference:.1f}x slower an epoch than the base recipe "
+                  f"(trial {baseline.number}); the search stops trials over {SLOWER:g}x")
+        trial.set_user_attr(STOPPED, reason)
+        log.warning("trial %d stopped: %s", trial.number, reason)
+        return reason
 
 
 def _best(result: TrainResult) -> float:

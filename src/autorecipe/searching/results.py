@@ -10,22 +10,24 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..knobs import registry
-from .attributes import EPOCHS_RUN, ERROR, LOCAL, OUTSIDE, WARM_START
+from .attributes import CONFIRMS, EPOCHS_RUN, ERROR, LOCAL, OUTSIDE, STOPPED, WARM_START
 from .resume import is_interrupted
 from .space import SearchSpace, knob_of
 
 log = logging.getLogger("autorecipe")
 
 MIN_COMPLETE = 3  # complete trials fANOVA needs to score knob importance
-TRIAL_COLUMNS = ("number", "state", "value", "epochs_run", "seconds", "warm_start", "local", "error")
+TRIAL_COLUMNS = ("number", "state", "value", "epochs_run", "seconds", "warm_start", "local", "confirms", "error")
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The best complete trial; without one, the pruned trial with the best reported score."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    """The best complete trial; without one, the pruned trial with the best reported score.
+    Confirmation reruns (another seed of a recipe already tried) are not candidates."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if CONFIRMS not in t.user_attrs]
     if complete:
         return max(complete, key=lambda t: t.value)
-    pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if t.intermediate_values]
+    pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+              if t.intermediate_values and CONFIRMS not in t.user_attrs]
     return max(pruned, key=lambda t: max(t.intermediate_values.values()), default=None)
 
 
@@ -72,8 +74,9 @@ def trials_csv(study: optuna.Study, space: SearchSpace) -> str:
         score, seconds = trial_score(t), trial_seconds(t)
         writer.writerow([t.number, trial_state(t), "" if score is None else score,
                          t.user_attrs.get(EPOCHS_RUN, 0), "" if seconds is None else seconds,
-                         bool(t.user_attrs.get(WARM_START)),
-                         bool(t.user_attrs.get(LOCAL)), t.user_attrs.get(ERROR, "")]
+                         WARM_START in t.user_attrs,
+                         bool(t.user_attrs.get(LOCAL)), t.user_attrs.get(CONFIRMS, ""),
+                         t.user_attrs.get(ERROR) or t.user_attrs.get(STOPPED, "")]
                         + [_values(t, space).get(k, "") for k in knobs])
     return out.getvalue()
 
@@ -85,8 +88,9 @@ def trials_rows(study: optuna.Study) -> list[dict]:
     for t in study.get_trials(deepcopy=False):
         rows.append({"number": t.number, "state": trial_state(t), "score": trial_score(t),
                      "epochs_run": t.user_attrs.get(EPOCHS_RUN, 0), "seconds": trial_seconds(t),
-                     "warm_start": bool(t.user_attrs.get(WARM_START)), "local": bool(t.user_attrs.get(LOCAL)),
-                     "error": t.user_attrs.get(ERROR), "params": dict(t.params)})
+                     "warm_start": WARM_START in t.user_attrs, "local": bool(t.user_attrs.get(LOCAL)),
+                     "confirms": t.user_attrs.get(CONFIRMS),
+                     "error": t.user_attrs.get(ERROR) or t.user_attrs.get(STOPPED), "params": dict(t.params)})
     return rows
 
 

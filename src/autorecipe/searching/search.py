@@ -1,5 +1,9 @@
 """`search`: find a better recipe with one Optuna study over the four buckets, then retrain it.
 
+The base recipe is the first trial; when the budget for searching is spent, the best other
+recipe replaces it only if the never-worse rule (adoption.py) finds it better by more than the
+noise of the validation score, and the summary says by how much, with its interval.
+
 The study lives in `out` (an Optuna journal file by default), so `resume=True` continues a
 search stopped by Ctrl-C or a kill: completed trials are kept, trials cut off mid-training
 are run again, and trial and epoch budgets count what was already spent. `resume=True` while
@@ -31,6 +35,7 @@ from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..run import Run
 from ..training.setup import resolve_flip
+from .adoption import Verdict, baseline_trial, can_confirm, held_back, judge, queue_confirmations
 from .attributes import REFERENCE
 from .budgets import BudgetClock
 from .display import LiveTrials
@@ -39,13 +44,13 @@ from .local import propose
 from .objective import Trainer, TrialFailed
 from .pruning import make_pruner
 from .resume import fresh_seed, requeue_cut_off
-from .results import best_trial, counts, importance, not_scored, trials_csv
+from .results import best_trial, counts, importance, not_scored, trial_seconds, trials_csv
 from .samplers import make_sampler
 from .settings import SearchSettings
 from .space import RESOURCE_KNOB, SearchSpace, build_space, fixed_values, read_space_file
 from .costs import slow_precisions
 from .storage import open_storage
-from .warm_start import enqueue, strong_recipes
+from .warm_start import plan, queue_next, strong_recipes
 
 log = logging.getLogger("autorecipe")
 
@@ -61,6 +66,7 @@ class SearchResult:
     path: Path
     study: optuna.Study
     status: str = "completed"  # completed | interrupted
+    verdict: Verdict | None = None  # the never-worse rule's decision (None when interrupted)
     run: Run | None = None
     knob_importance: dict[str, float] = field(default_factory=dict)
     bucket_importance: dict[str, float] = field(default_factory=dict)
@@ -79,7 +85,7 @@ def search(
     space: str | Path | Mapping | None = None,
     buckets: Iterable[str] | None = None,
     sampler: str = "tpe",
-    pruner: str = "hyperband",
+    pruner: str = "race",
     min_epochs: int | None = None,
     cv: int | None = None,
     storage: str | None = None,
@@ -161,8 +167,8 @@ def search(
             if not resume and warm_start:
                 shelf = library_dir(library or None)
                 warm = nearest(shelf, splits.train) if library is not False else []
-                queued = enqueue(study, search_space, [r for _, r in warm] + [base] + strong_recipes(base))
-                log.info("warm start: %d recipes queued (%d from the library)", queued, len(warm))
+                planned = plan(study, search_space, base, [r for _, r in warm] + strong_recipes(base))
+                log.info("warm start: %d recipes planned (%d from the library)", planned, len(warm))
                 if warm:
                     _say(live, f"first, the best recipes of {len(warm)} similar past dataset(s) in the recipe library "
                                f"{shelf}: " + "; ".join(f"{e.description or 'unnamed'} ({e.dataset.images:,} "
@@ -171,10 +177,15 @@ def search(
             clock = BudgetClock(budget, study)
             trainer = Trainer(search_space, base, _data_source(data, val, splits, settings), dev, clock,
                               max_epochs, settings.seed, folds, on_epoch=live.refresh if live else None)
-            status = _optimize(study, trainer, clock, live, local=settings.sampler == "tpe")
+            status = _optimize(study, trainer, clock, live, local=settings.sampler == "tpe", retrain=retrain)
             result = _summarize(study, search_space, base, splits, out, status, library, settings.seed, clock)
+            if result.verdict is not None:
+                _say(live, result.verdict.sentence())
             if retrain and status == "completed":
+                clock.hold(Budget())
+                left = clock.seconds_left()  # with a time budget, the retrain trains within what is left
                 result.run = fit(data, val=val, test=test, recipe=result.recipe, device=device, out=out / "final",
+                                 budget=None if left is None else f"{max(1.0, left):.0f}s",
                                  seed=settings.seed, val_fraction=0 if retrain_on_all else settings.val_fraction,
                                  progress=live is not None)
             return result
@@ -202,17 +213,22 @@ def _say(live: LiveTrials | None, text: str) -> None:
         live.note(text)
 
 
-def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, local: bool) -> str:
-    """Run trials one at a time (with `local`, every other one a local step) until the budget is
-    spent; returns completed or interrupted."""
+def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, local: bool, retrain: bool) -> str:
+    """Run trials one at a time (with `local`, every other one a local step) until the budget, less what the
+    confirmation reruns and the retrain hold, is spent; then the confirmation reruns. Returns completed or
+    interrupted."""
     if live:
         live.start(study)
     try:
-        while not clock.exhausted():
-            if local and propose(study, trainer.space, trainer.base, trainer.seed):
+        while _keep_going(study, trainer, clock, confirming=False, retrain=retrain):
+            if not queue_next(study) and local and propose(study, trainer.space, trainer.base, trainer.seed):
                 log.info("trial %d: a local step from the best recipe so far", len(study.trials) - 1)
-            study.optimize(trainer, n_trials=1, catch=(TrialFailed,),
-                           callbacks=[live.refresh] if live else None)
+            study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
+        if can_confirm(clock.budget, clock.held) and queue_confirmations(study, trainer.seed):
+            log.info("confirming: the best recipe and the base recipe trained again with another seed")
+            while (_keep_going(study, trainer, clock, confirming=True, retrain=retrain)
+                   and any(t.state == TrialState.WAITING for t in study.get_trials(deepcopy=False))):
+                study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
     except KeyboardInterrupt:
         log.warning("search interrupted; resume it with --resume")
         return "interrupted"
@@ -222,10 +238,21 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, l
     return "completed"
 
 
+def _keep_going(study: optuna.Study, trainer: Trainer, clock: BudgetClock, confirming: bool, retrain: bool) -> bool:
+    """Whether another trial fits the budget, less what is held back for what comes after it (the
+    confirmation reruns while searching; the retrain's time with a time budget)."""
+    base = baseline_trial(study)
+    clock.hold(held_back(clock.budget, trainer.max_epochs * (trainer.folds or 1),
+                         trial_seconds(base) if base else None, confirming=confirming, retrain=retrain))
+    return not clock.exhausted()
+
+
 def _summarize(study, space, base: Recipe, splits, out: Path, status: str, library, seed: int,
                clock: BudgetClock) -> SearchResult:
-    """Write best_recipe.yaml, trials.csv, importance.json and summary.json; record the best in the library."""
-    best = best_trial(study)
+    """Write best_recipe.yaml, trials.csv, importance.json and summary.json; record the chosen recipe in the
+    library. A completed search returns the recipe the never-worse rule chose; an interrupted one, the best so far."""
+    verdict = judge(study) if status == "completed" else None
+    best = study.trials[verdict.chosen] if verdict is not None else best_trial(study)
     write_atomic(out / "trials.csv", trials_csv(study, space).encode())
     if best is None and status == "interrupted":
         raise KeyboardInterrupt(f"the search was interrupted before a trial was scored; resume it with --resume "
@@ -242,12 +269,13 @@ def _summarize(study, space, base: Recipe, splits, out: Path, status: str, libra
     write_atomic(out / "importance.json", json.dumps(scores, indent=1).encode())
     found = counts(study)
     summary = {"status": status, "best_trial": best.number, "best_score": score, "trials": found,
-               "epochs_used": clock.epochs_used(), "best_recipe": recipe.to_dict()}
+               "epochs_used": clock.epochs_used(), "best_recipe": recipe.to_dict(),
+               **({"adoption": verdict.to_dict()} if verdict is not None else {})}
     write_atomic(out / "summary.json", json.dumps(summary, indent=1).encode())
     log.info("best trial %d: %.4f; trials %s", best.number, score, found)
     if library is not False and status == "completed" and best.state == TrialState.COMPLETE:
         record(library_dir(library or None), splits.train, recipe, score)
-    return SearchResult(recipe, score, best.number, found, out, study, status,
+    return SearchResult(recipe, score, best.number, found, out, study, status, verdict,
                         knob_importance=knobs, bucket_importance=buckets, importance_note=note)
 
 

@@ -1,8 +1,11 @@
 """Warm start: the first trials of a new study are recipes known to be good.
 
-In order: the best recipes of the most similar past datasets (the library), the user's
-base recipe (the default recipe unless --recipe/--set change it), then a few known strong
-recipes for the base recipe's architecture family.
+In order: the user's base recipe (the default recipe unless --recipe/--set change it: the
+never-worse rule's reference, so always the first trial), the best recipes of the most similar
+past datasets (the library), then a portfolio of known strong variations of the base for its
+architecture family. The list is planned once and kept in the study (`plan`); `queue_next`
+releases it one trial at a time, so that nothing is left waiting in Optuna's queue when the
+search's budget ends and the confirmation reruns (adoption.py) run next.
 """
 
 from __future__ import annotations
@@ -10,18 +13,22 @@ from __future__ import annotations
 import optuna
 
 from ..recipe import Recipe
-from .attributes import OUTSIDE, WARM_START
+from ..training.setup import resolve_lr
+from .attributes import BASELINE, OUTSIDE, WARM_PLAN, WARM_START
 from .space import SearchSpace
 
-# Known strong variations of the default recipe, for every architecture family.
+# Known strong variations of the default recipe, for every architecture family, most often useful first.
 GENERAL: list[dict] = [
+    # no augmentation: short runs on small data often fit better without flips and shifts
+    {"hflip": False, "translate": 0.0},
     # heavier regularization for small or noisy data: more smoothing and decay, dropout before the head
     {"label_smoothing": 0.2, "weight_decay": 1e-3, "dropout": 0.1},
-    # cosine decay with a short warmup
-    {"schedule": "cosine", "warmup": 0.1},
+    # the one-cycle schedule
+    {"schedule": "onecycle"},
     # AdamW with decoupled decay (weight_decay_mode auto)
     {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 5e-2, "warmup": 0.1},
 ]
+LR_STEPS = (2.0, 0.5)  # the base recipe's (resolved) lr times these
 # ... and for some families (model-name prefix), their own published training style.
 FAMILY: dict[str, list[dict]] = {
     # DeiT-style: AdamW, cosine, long warmup, mixup and cutmix, stochastic depth
@@ -36,18 +43,34 @@ def strong_recipes(base: Recipe) -> list[Recipe]:
     """The known strong recipes for `base`'s architecture family, as variations of `base`."""
     model = base.architecture.model
     family = [changes for prefix, variants in FAMILY.items() if model.startswith(prefix) for changes in variants]
-    return [base.with_values(changes) for changes in family + GENERAL]
+    lr = resolve_lr(base).optimization.lr
+    steps = [{"lr": lr * factor} for factor in LR_STEPS]
+    return [base.with_values(changes) for changes in family + GENERAL[:1] + steps + GENERAL[1:]]
 
 
-def enqueue(study: optuna.Study, space: SearchSpace, recipes: list[Recipe]) -> int:
-    """Queue `recipes` as the study's next trials (skipping repeats); returns how many were queued."""
-    queued = 0
-    seen: list[tuple[dict, dict]] = []
-    for recipe in recipes:
+def plan(study: optuna.Study, space: SearchSpace, base: Recipe, recipes: list[Recipe]) -> int:
+    """Plan `base` (marked as the baseline), then `recipes`, as the study's first trials, skipping repeats;
+    returns how many were planned."""
+    planned: list[dict] = []
+    for recipe in [base, *recipes]:
         params, outside = space.params_of(recipe)
-        if (params, outside) in seen:
+        if any(entry["params"] == params and entry["outside"] == outside for entry in planned):
             continue
-        seen.append((params, outside))
-        study.enqueue_trial(params, user_attrs={WARM_START: True, OUTSIDE: outside}, skip_if_exists=True)
-        queued += 1
-    return queued
+        planned.append({"params": params, "outside": outside, "baseline": recipe is base})
+    study.set_user_attr(WARM_PLAN, planned)
+    return len(planned)
+
+
+def queue_next(study: optuna.Study) -> bool:
+    """Queue the next planned recipe that no trial has run, unless a trial is already waiting; returns whether
+    it queued one."""
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == optuna.trial.TrialState.WAITING for t in trials):
+        return False
+    started = {t.user_attrs.get(WARM_START) for t in trials}
+    for index, entry in enumerate(study.user_attrs.get(WARM_PLAN, [])):
+        if index not in started:
+            marks = {BASELINE: True} if entry["baseline"] else {}
+            study.enqueue_trial(entry["params"], user_attrs={WARM_START: index, OUTSIDE: entry["outside"], **marks})
+            return True
+    return False

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from ..data.dataset import ImageData
@@ -40,6 +41,7 @@ class TrainResult:
     peak_lr: float = 0.0  # the peak lr at this batch size
     seconds: float = 0.0
     stop_reason: str | None = None  # what a callback gave as its reason, for status "stopped"
+    val_correct: np.ndarray | None = None  # per validation image, whether the kept weights classify it right
 
 
 def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, device: torch.device,
@@ -95,16 +97,18 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
             # Score the epoch (the weight average's, when EMA is on) and keep the best weights
             record = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen}
             evaluated = setup.ema.model if setup.ema is not None else model
+            correct_now = None
             if val_batches is not None:
-                val = score(*predict_logits(evaluated, val_batches, device, setup.precision, opt.channels_last,
-                                            reg.tta))
+                logits, labels = predict_logits(evaluated, val_batches, device, setup.precision, opt.channels_last,
+                                                reg.tta)
+                val, correct_now = score(logits, labels), logits.argmax(1) == labels
                 record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
             record.update(lr=lr, images_per_second=seen / train_seconds, seconds=time.perf_counter() - epoch_start)
             result.history.append(record)
             log.info("epoch %s", {k: round(v, 5) if isinstance(v, float) else v for k, v in record.items()})
             key = (record.get("val_accuracy", 0.0), -record.get("val_loss", 0.0))
             if val_batches is None or best_key is None or key > best_key:
-                best_key, result.best_epoch = key, epoch
+                best_key, result.best_epoch, result.val_correct = key, epoch, correct_now
                 best_state = copy.deepcopy(evaluated.state_dict())
 
             # Stop early: a callback's request, the time budget, or no more progress on validation

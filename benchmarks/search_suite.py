@@ -1,0 +1,339 @@
+"""The search against the default recipe at the same compute, on six kinds of data nobody tuned it for.
+
+Tasks (at most 2,000 training images each, test images that no search or fit ever sees):
+  cifar10      CIFAR-10 at 32 px: files 0000..0199 of every class
+  gray         the same images in grayscale
+  upscaled64   1,000 images (0000..0099 of every class) upscaled to 64 px
+  longtail     long-tailed CIFAR-10, imbalance ratio 10: 400 images of the first class down to 40 of the last
+  noisy        cifar10's images with 10% of the training labels flipped to another class (test labels clean)
+  digits       the built-in digits: 1,000 for training, the other 797 for test
+  synthetic    (reported apart: built to be won) arrows pointing left or right, red or green: a flip or
+               a colour change alters the class
+CIFAR-10 test images are files 4000..4099 of each class of the shared training part (outside every task's
+training and validation images; the protocol's validation files 4500.. are not used), in the task's own
+class proportions (long-tailed for longtail). Each task's validation split is a seeded stratified 10% of
+its training images, the same for every arm of a seed.
+
+Arms of each cell (task, seed), each trial 8 epochs (--epochs):
+  default  the default recipe, one fit;
+  search   `autorecipe.search` with 10 default fits of compute (--fits x --epochs epochs, counting every
+           trial and confirmation rerun), the library leave-one-task-out: only other tasks' searches'
+           chosen recipes. Its model is the chosen recipe fitted with the cell's seed (what search's
+           retrain does); when the search returns the default recipe, that is the default arm's model;
+  random   random search at the same compute, no pruning, no warm start (--random-tasks only);
+  aa       the A/A check: the default recipe with two new seeds against the default at the cell's seed and
+           the next, judged by the search's adoption rule (would it have switched?).
+
+Each finished arm is one line of --results (JSON); a rerun skips what is there, and a search cut off by a
+kill resumes from its study in --work. Report: per task, mean test accuracy of each arm, the gain of
+search over default with a 95% paired bootstrap interval over seeds and test images, wins/ties/losses
+(a tie: the same test predictions); overall over the six headline tasks; A/A false adoption.
+
+    python benchmarks/search_suite.py ../shared/data/cifar10 [--seeds 3] [--results R.jsonl] [--work DIR]
+        [--hours H] [--write-library FILE]
+
+Headline (last line): overall mean gain of search over the default recipe, with its interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HEADLINE = ("cifar10", "gray", "upscaled64", "longtail", "noisy", "digits")
+TASKS = HEADLINE + ("synthetic",)
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+TEST_FROM, TEST_PER_CLASS = 4000, 100
+AA_SEEDS = 100  # the A/A arm's new seeds: seed + AA_SEEDS and the one after
+
+
+@dataclass
+class Task:
+    """One task's images as uint8 arrays (N, H, W, C): training (with its validation split) and test."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, help="the cifar10 folder of the shared data")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--random-tasks", default="cifar10,digits", help="tasks that also run random search")
+    parser.add_argument("--epochs", type=int, default=8, help="epochs of the default fit and of one trial")
+    parser.add_argument("--fits", type=int, default=10, help="a search's compute, in default fits")
+    parser.add_argument("--results", type=Path, default=Path("benchmarks/search_suite.jsonl"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/search_suite"), help="studies and runs")
+    parser.add_argument("--hours", type=float, default=None, help="start no new arm after this many hours")
+    parser.add_argument("--write-library", type=Path, help="write the searches' chosen recipes as a library file")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    done = _read(args.results)
+    tasks = [t for t in args.tasks.split(",") if t]
+    if args.write_library:
+        _write_library(done, args.write_library)
+        return
+    start = time.monotonic()
+    cells = [(task, seed, arm) for seed in range(args.seeds) for task in tasks for arm in ("default", "search")]
+    cells += [(task, seed, "random") for seed in range(args.seeds) for task in tasks
+              if task in args.random_tasks.split(",")]
+    cells += [(task, seed, "aa") for seed in range(args.seeds) for task in tasks]
+    for task, seed, arm in cells:
+        if (task, seed, arm) in done:
+            continue
+        if args.hours is not None and time.monotonic() - start > args.hours * 3600:
+            print(f"stopping: {args.hours} h spent; rerun to go on", file=sys.stderr)
+            break
+        data = load_task(task, seed, args.root)
+        began = time.monotonic()
+        row = ARMS[arm](task, seed, data, done, args)
+        row.update(task=task, seed=seed, arm=arm, seconds=round(time.monotonic() - began, 1))
+        done[(task, seed, arm)] = row
+        with args.results.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(f"{task} seed {seed} {arm}: {row.get('accuracy', row.get('adopted'))} "
+              f"({row['seconds']:.0f} s)", file=sys.stderr, flush=True)
+    report(done, tasks, args.seeds)
+
+
+# ---- tasks ---------------------------------------------------------------------------------------------
+
+def load_task(name: str, seed: int, root: Path) -> Task:
+    """Task `name`'s images, with the validation split of `seed`."""
+    from autorecipe.data.split import stratified_split
+    x, y, test_x, test_y = _images(name, root)
+    train_index, val_index = stratified_split(y, 0.1, seed)
+    return Task(x[train_index], y[train_index], x[val_index], y[val_index], test_x, test_y)
+
+
+def _images(name: str, root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train x, train y, test x, test y) of a task, before its validation split."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+        digits = load_digits()
+        x = (digits.images * (255 / 16)).round().astype(np.uint8)[..., None]
+        return x[:1000], digits.target[:1000], x[1000:], digits.target[1000:]
+    if name == "synthetic":
+        return (*_arrows(1200, 0), *_arrows(600, 1))
+    per_class = {"upscaled64": [100] * 10, "longtail": [round(400 * 10 ** (-c / 9)) for c in range(10)]}.get(
+        name, [200] * 10)
+    test_per_class = [round(TEST_PER_CLASS * n / max(per_class)) for n in per_class]
+    size, channels = (64 if name == "upscaled64" else 32), ("gray" if name == "gray" else "rgb")
+    x, y = _cifar(root, [range(n) for n in per_class], size, channels)
+    test_x, test_y = _cifar(root, [range(TEST_FROM, TEST_FROM + n) for n in test_per_class], size, channels)
+    if name == "noisy":
+        y = _flip_labels(y, 0.1)
+    return x, y, test_x, test_y
+
+
+def _cifar(root: Path, files: list[range], size: int, channels: str) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 files (the ranges of file numbers of each class) decoded at `size` px as (N, H, W, C)."""
+    import tempfile
+    from autorecipe.data.dataset import load_data
+    rows = ["path,label"] + [f"{(root / 'train' / c / f'{i:04d}.jpg').resolve()},{c}"
+                             for c, numbers in zip(CLASSES, files) for i in numbers]
+    with tempfile.TemporaryDirectory() as folder:
+        manifest = Path(folder) / "images.csv"
+        manifest.write_text("\n".join(rows) + "\n")
+        data = load_data(str(manifest), size, channels)
+    return np.ascontiguousarray(np.transpose(data.images(), (0, 2, 3, 1))), data.y
+
+
+def _flip_labels(y: np.ndarray, fraction: float) -> np.ndarray:
+    """`y` with `fraction` of its labels (a fixed draw) changed to another class."""
+    rng = np.random.default_rng(12345)
+    noisy = y.copy()
+    chosen = rng.choice(len(y), size=round(fraction * len(y)), replace=False)
+    noisy[chosen] = (y[chosen] + rng.integers(1, 10, size=len(chosen))) % 10
+    return noisy
+
+
+def _arrows(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Arrows on noise, 32 px: class = direction (left, right) x colour (red, green); a flip or a colour
+    change alters the class."""
+    rng = np.random.default_rng(1000 + seed)
+    x = rng.integers(0, 90, size=(count, 32, 32, 3)).astype(np.uint8)
+    y = rng.integers(0, 4, size=count)
+    rows, cols = np.mgrid[0:32, 0:32]
+    for i in range(count):
+        cy, cx, half = rng.integers(10, 22), rng.integers(10, 22), rng.integers(5, 9)
+        along = (cols - cx) if y[i] % 2 == 0 else (cx - cols)  # the tip points left (even classes) or right
+        body = (np.abs(cols - cx) <= half) & (np.abs(rows - cy) <= (along + half) / 2)
+        colour = np.array([200 + rng.integers(0, 55), rng.integers(0, 60), 0] if y[i] < 2
+                          else [rng.integers(0, 60), 200 + rng.integers(0, 55), 0])
+        x[i][body] = colour
+    return x, y
+
+
+# ---- arms ----------------------------------------------------------------------------------------------
+
+def arm_default(task: str, seed: int, data: Task, done: dict, args) -> dict:
+    return _fit_row(data, {}, seed, args, args.work / f"{task}-{seed}-default")
+
+
+def arm_search(task: str, seed: int, data: Task, done: dict, args) -> dict:
+    import autorecipe
+    from autorecipe import Recipe
+    out = args.work / f"{task}-{seed}-search"
+    library = _library_without(task, done, args.work / f"{task}-{seed}-library")
+    before = (library / "library.jsonl").read_text().splitlines()
+    result = autorecipe.search((data.train_x, data.train_y), val=(data.val_x, data.val_y),
+                               budget=f"{args.fits * args.epochs} epochs", epochs=args.epochs, seed=seed,
+                               library=library, retrain=False, out=out, resume=(out / "search.json").exists(),
+                               device=args.device, progress=False)
+    verdict = result.verdict
+    row = {"adopted": bool(verdict and verdict.adopted), "verdict": verdict.to_dict() if verdict else None,
+           "epochs_used": json.loads((out / "summary.json").read_text())["epochs_used"],
+           "trials": result.counts, "library_used": sorted({json.loads(line)["description"] for line in before}),
+           "recipe": result.recipe.to_dict(), "val_score": result.score}
+    recorded = (library / "library.jsonl").read_text().splitlines()[len(before):]
+    if recorded:  # the entry this search added: the suite's library, and the shipped one, hold it
+        row["library_entry"] = {**json.loads(recorded[-1]), "description": task}
+    if row["adopted"]:
+        row.update(_fit_row(data, result.recipe, seed, args, args.work / f"{task}-{seed}-chosen"))
+    else:  # the default recipe, fitted with the same seed on the same images: the default arm's model
+        default = done.get((task, seed, "default")) or arm_default(task, seed, data, done, args)
+        row.update(accuracy=default["accuracy"], test_correct=default["test_correct"], same_as_default=True)
+    row["recipe_changes"] = _changes(Recipe.from_dict(row["recipe"]), Recipe())
+    return row
+
+
+def arm_random(task: str, seed: int, data: Task, done: dict, args) -> dict:
+    import autorecipe
+    out = args.work / f"{task}-{seed}-random"
+    result = autorecipe.search((data.train_x, data.train_y), val=(data.val_x, data.val_y),
+                               budget=f"{args.fits * args.epochs} epochs", epochs=args.epochs, seed=seed,
+                               sampler="random", pruner="none", warm_start=False, library=False, retrain=False,
+                               out=out, resume=(out / "search.json").exists(), device=args.device, progress=False)
+    return _fit_row(data, result.recipe, seed, args, args.work / f"{task}-{seed}-random-chosen")
+
+
+def arm_aa(task: str, seed: int, data: Task, done: dict, args) -> dict:
+    """The adoption rule on the default recipe against itself: new seeds (candidate) against the cell's."""
+    from autorecipe.statistics import paired_bootstrap
+    from autorecipe.searching.adoption import unpack
+    base = [done.get((task, seed, "default")) or arm_default(task, seed, data, done, args)]
+    base.append(_fit_row(data, {}, seed + 1, args, args.work / f"{task}-{seed}-aa-base"))
+    new = [_fit_row(data, {}, seed + AA_SEEDS + k, args, args.work / f"{task}-{seed}-aa-{k}") for k in range(2)]
+    gain = paired_bootstrap(np.stack([unpack(r["val_correct"]) for r in new]),
+                            np.stack([unpack(r["val_correct"]) for r in base]))
+    return {"adopted": gain.above_zero, "gain": gain.to_dict()}
+
+
+ARMS = {"default": arm_default, "search": arm_search, "random": arm_random, "aa": arm_aa}
+
+
+def _fit_row(data: Task, recipe, seed: int, args, out: Path) -> dict:
+    """Fit `recipe` (a Recipe, or overrides of the default) and score it per image on validation and test."""
+    import autorecipe
+    from autorecipe.searching.adoption import pack
+    kwargs = {"recipe": recipe} if not isinstance(recipe, dict) else {"overrides": recipe}
+    run = autorecipe.fit((data.train_x, data.train_y), val=(data.val_x, data.val_y), epochs=args.epochs, seed=seed,
+                         out=out, device=args.device, progress=False, **kwargs)
+    val_correct, test_correct = _correct(run, data.val_x, data.val_y), _correct(run, data.test_x, data.test_y)
+    return {"accuracy": float(test_correct.mean()), "val_accuracy": float(val_correct.mean()),
+            "test_correct": pack(test_correct), "val_correct": pack(val_correct)}
+
+
+def _correct(run, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per image, whether `run` classifies it right."""
+    predicted = [top[0][0] for top in run.predict(x)]
+    return np.array([run.classes.index(p) for p in predicted]) == y
+
+
+def _changes(recipe, default) -> dict:
+    """The knobs where `recipe` differs from `default`."""
+    from autorecipe.knobs import registry
+    return {name: recipe.get(name) for name in registry() if recipe.get(name) != default.get(name)}
+
+
+# ---- the library, leave-one-task-out -------------------------------------------------------------------
+
+def _library_without(task: str, done: dict, folder: Path) -> Path:
+    """A library folder holding the chosen recipes of the other tasks' finished searches."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(row["library_entry"]) for (other, _, arm), row in sorted(done.items())
+             if arm == "search" and other != task and "library_entry" in row]
+    (folder / "library.jsonl").write_text("".join(line + "\n" for line in lines))
+    return folder
+
+
+def _write_library(done: dict, path: Path) -> None:
+    """Write every finished search's chosen recipe as a library file (what the package ships)."""
+    rows = [row["library_entry"] for (_, _, arm), row in sorted(done.items()) if arm == "search"
+            and "library_entry" in row]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    print(f"{len(rows)} entries written to {path}")
+
+
+# ---- the report ----------------------------------------------------------------------------------------
+
+def report(done: dict, tasks: list[str], seeds: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from autorecipe.searching.adoption import unpack
+    from autorecipe.statistics import bootstrap_means, difference_of
+
+    table = Table(title=f"search suite: search ({seeds} seeds) against the default recipe at the same compute")
+    for column in ("task", "default %", "search %", "random %", "gain (points)", "95% interval", "W/T/L",
+                   "adopted", "epochs"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    headline_means = []
+    for task in tasks:
+        pairs = [(done[(task, s, "search")], done[(task, s, "default")]) for s in range(seeds)
+                 if (task, s, "search") in done and (task, s, "default") in done]
+        if not pairs:
+            continue
+        first = np.stack([unpack(p[0]["test_correct"]) for p in pairs]).astype(float)
+        second = np.stack([unpack(p[1]["test_correct"]) for p in pairs]).astype(float)
+        means = bootstrap_means(first, second)
+        gain = difference_of(float((first - second).mean()), means, "paired bootstrap over seeds and test images")
+        if task in HEADLINE:
+            headline_means.append((float((first - second).mean()), means))
+        wins = sum(1 for a, b in zip(first, second) if a.mean() > b.mean())
+        ties = sum(1 for a, b in zip(first, second) if (a == b).all())
+        randoms = [done[(task, s, "random")]["accuracy"] for s in range(seeds) if (task, s, "random") in done]
+        table.add_row(task + ("" if task in HEADLINE else " (apart)"),
+                      f"{100 * second.mean():.2f}", f"{100 * first.mean():.2f}",
+                      f"{100 * np.mean(randoms):.2f}" if randoms else "-",
+                      f"{100 * gain.mean:+.2f}", f"[{100 * gain.low:+.2f}, {100 * gain.high:+.2f}]",
+                      f"{wins}/{ties}/{len(pairs) - wins - ties}",
+                      f"{sum(p[0]['adopted'] for p in pairs)}/{len(pairs)}",
+                      ", ".join(str(p[0]["epochs_used"]) for p in pairs))
+    console = Console(width=150)
+    console.print(table)
+    aa = [row["adopted"] for (task, _, arm), row in done.items() if arm == "aa" and task in tasks]
+    if aa:
+        print(f"A/A check: the adoption rule would have switched in {sum(aa)} of {len(aa)} cells "
+              f"({100 * sum(aa) / len(aa):.0f}%)")
+    if headline_means:
+        overall = difference_of(float(np.mean([m for m, _ in headline_means])),
+                                np.mean([b for _, b in headline_means], axis=0),
+                                "paired bootstrap over seeds and test images")
+        print(f"search - default, overall ({len(headline_means)} of {len(HEADLINE)} headline tasks): "
+              f"{overall.points()} (95% paired bootstrap over seeds and test images)")
+
+
+def _read(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {(r["task"], r["seed"], r["arm"]): r for r in rows}
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    main()
