@@ -20,6 +20,8 @@ Arms of each cell (task, seed), each trial 8 epochs (--epochs):
            trial and confirmation rerun), the library leave-one-task-out: only other tasks' searches'
            chosen recipes. Its model is the chosen recipe fitted with the cell's seed (what search's
            retrain does); when the search returns the default recipe, that is the default arm's model;
+  candidate the search's best other recipe fitted with the cell's seed, adopted or not (what adopting
+           every candidate would have scored: the cost of the adoption rule's caution);
   random   random search at the same compute, no pruning, no warm start (--random-tasks only);
   aa       the A/A check: the default recipe with two new seeds against the default at the cell's seed and
            the next, judged by the search's adoption rule (would it have switched?).
@@ -87,7 +89,8 @@ def main() -> None:
         _write_library(done, args.write_library)
         return
     start = time.monotonic()
-    cells = [(task, seed, arm) for seed in range(args.seeds) for task in tasks for arm in ("default", "search")]
+    cells = [(task, seed, arm) for seed in range(args.seeds) for task in tasks
+             for arm in ("default", "search", "candidate")]
     cells += [(task, seed, "random") for seed in range(args.seeds) for task in tasks
               if task in args.random_tasks.split(",")]
     cells += [(task, seed, "aa") for seed in range(args.seeds) for task in tasks]
@@ -192,7 +195,8 @@ def arm_search(task: str, seed: int, data: Task, done: dict, args) -> dict:
     before = (library / "library.jsonl").read_text().splitlines()
     result = autorecipe.search((data.train_x, data.train_y), val=(data.val_x, data.val_y),
                                budget=f"{args.fits * args.epochs} epochs", epochs=args.epochs, seed=seed,
-                               library=library, retrain=False, out=out, resume=(out / "search.json").exists(),
+                               library=library, shipped_library=False, retrain=False, out=out,
+                               resume=(out / "search.json").exists(),
                                device=args.device, progress=False)
     verdict = result.verdict
     row = {"adopted": bool(verdict and verdict.adopted), "verdict": verdict.to_dict() if verdict else None,
@@ -209,6 +213,20 @@ def arm_search(task: str, seed: int, data: Task, done: dict, args) -> dict:
         row.update(accuracy=default["accuracy"], test_correct=default["test_correct"], same_as_default=True)
     row["recipe_changes"] = _changes(Recipe.from_dict(row["recipe"]), Recipe())
     return row
+
+
+def arm_candidate(task: str, seed: int, data: Task, done: dict, args) -> dict:
+    """The search's best other recipe, fitted with the cell's seed whether or not the rule adopted it: what
+    adopting every candidate would have scored (coverage against selection error)."""
+    from autorecipe.searching.search import trial_recipe
+    search = done[(task, seed, "search")]
+    number = (search.get("verdict") or {}).get("candidate_trial")
+    if number is None:
+        return {"candidate": None}
+    if search["adopted"]:
+        return {"candidate": number, "accuracy": search["accuracy"], "test_correct": search["test_correct"]}
+    recipe = trial_recipe(args.work / f"{task}-{seed}-search", number)
+    return {"candidate": number, **_fit_row(data, recipe, seed, args, args.work / f"{task}-{seed}-candidate")}
 
 
 def arm_random(task: str, seed: int, data: Task, done: dict, args) -> dict:
@@ -233,7 +251,8 @@ def arm_aa(task: str, seed: int, data: Task, done: dict, args) -> dict:
     return {"adopted": gain.above_zero, "gain": gain.to_dict()}
 
 
-ARMS = {"default": arm_default, "search": arm_search, "random": arm_random, "aa": arm_aa}
+ARMS = {"default": arm_default, "search": arm_search, "candidate": arm_candidate, "random": arm_random,
+        "aa": arm_aa}
 
 
 def _fit_row(data: Task, recipe, seed: int, args, out: Path) -> dict:
@@ -272,11 +291,19 @@ def _library_without(task: str, done: dict, folder: Path) -> Path:
 
 
 def _write_library(done: dict, path: Path) -> None:
-    """Write every finished search's chosen recipe as a library file (what the package ships)."""
-    rows = [row["library_entry"] for (_, _, arm), row in sorted(done.items()) if arm == "search"
-            and "library_entry" in row]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    print(f"{len(rows)} entries written to {path}")
+    """Write the recipes the finished searches adopted (beat the default by more than noise) as the shipped
+    library file: a header line, then one entry a search."""
+    from datetime import date
+    import autorecipe
+    from autorecipe.searching.library import SHIPPED_FORMAT
+    rows = [{**row["library_entry"], "description": f"search suite: {task} (seed {seed})"}
+            for (task, seed, arm), row in sorted(done.items())
+            if arm == "search" and row.get("adopted") and "library_entry" in row]
+    header = {"library_format": SHIPPED_FORMAT, "built_by": "benchmarks/search_suite.py", "autorecipe": autorecipe.__version__,
+              "date": date.today().isoformat(), "entries": len(rows),
+              "searches": sum(1 for (_, _, arm) in done if arm == "search")}
+    path.write_text("".join(json.dumps(r) + "\n" for r in [header, *rows]))
+    print(f"{len(rows)} adopted recipes of {header['searches']} searches written to {path}")
 
 
 # ---- the report ----------------------------------------------------------------------------------------
@@ -289,7 +316,7 @@ def report(done: dict, tasks: list[str], seeds: int) -> None:
 
     table = Table(title=f"search suite: search ({seeds} seeds) against the default recipe at the same compute")
     for column in ("task", "default %", "search %", "random %", "gain (points)", "95% interval", "W/T/L",
-                   "adopted", "epochs"):
+                   "adopted", "candidate on val", "candidate on test", "trials (pruned)"):
         table.add_column(column, justify="left" if column == "task" else "right")
     headline_means = []
     for task in tasks:
@@ -312,7 +339,9 @@ def report(done: dict, tasks: list[str], seeds: int) -> None:
                       f"{100 * gain.mean:+.2f}", f"[{100 * gain.low:+.2f}, {100 * gain.high:+.2f}]",
                       f"{wins}/{ties}/{len(pairs) - wins - ties}",
                       f"{sum(p[0]['adopted'] for p in pairs)}/{len(pairs)}",
-                      ", ".join(str(p[0]["epochs_used"]) for p in pairs))
+                      ", ".join(_candidate(p[0]) for p in pairs),
+                      ", ".join(_candidate_test(done, task, s) for s in range(seeds) if (task, s, "search") in done),
+                      ", ".join(f"{sum(p[0]['trials'].values())} ({p[0]['trials']['pruned']})" for p in pairs))
     console = Console(width=150)
     console.print(table)
     aa = [row["adopted"] for (task, _, arm), row in done.items() if arm == "aa" and task in tasks]
@@ -325,6 +354,22 @@ def report(done: dict, tasks: list[str], seeds: int) -> None:
                                 "paired bootstrap over seeds and test images")
         print(f"search - default, overall ({len(headline_means)} of {len(HEADLINE)} headline tasks): "
               f"{overall.points()} (95% paired bootstrap over seeds and test images)")
+
+
+def _candidate(row: dict) -> str:
+    """The search's best other recipe against the default on validation: gain and interval half-width."""
+    gain = (row.get("verdict") or {}).get("gain")
+    if not gain:
+        return "none"
+    return f"{100 * gain['mean']:+.1f}±{50 * (gain['high'] - gain['low']):.1f}"
+
+
+def _candidate_test(done: dict, task: str, seed: int) -> str:
+    """The candidate's test accuracy minus the default's, in points ('-' before the candidate arm ran)."""
+    row, default = done.get((task, seed, "candidate")), done.get((task, seed, "default"))
+    if row is None or default is None:
+        return "-"
+    return "none" if row.get("candidate") is None else f"{100 * (row['accuracy'] - default['accuracy']):+.1f}"
 
 
 def _read(path: Path) -> dict:

@@ -29,3 +29,17 @@ def save_as(array: np.ndarray, path, mode: str) -> None:
     converted = image.convert(mode)
     suffix = {"CMYK": ".jpg", "P": ".gif", "1": ".bmp"}.get(mode, ".png")
     converted.save(path.with_suffix(suffix))
+
+
+def sides(count: int, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Gray uint8 images (N, size, size, 1) with a bright bar near the left (class 0) or right edge (class 1),
+    on noise: a horizontal flip turns one class into the other."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 80, size=(count, size, size, 1)).astype(np.uint8)
+    y = rng.integers(0, 2, size=count)
+    for i in range(count):
+        column = int(rng.integers(1, size // 3))
+        column = column if y[i] == 0 else size - 1 - column
+        top = int(rng.integers(0, size // 2))
+        x[i, top:top + size // 2, column] = 230
+    return x, y

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -517,7 +518,8 @@ def test_ctrl_c_ends_a_search_quietly_with_a_one_line_summary(tiny_npz, tmp_path
     assert "Traceback" not in printed.err and "KeyboardInterrupt" not in printed.err
     assert all(line.startswith("warning: validation holds 30 images") for line in printed.err.splitlines())
     (line,) = printed.out.strip().splitlines()
-    assert line.startswith("search interrupted: 2 complete") and "resume it with --resume" in line
+    counted = re.match(r"search interrupted: (\d+) complete, (\d+) pruned, 0 failed trials", line)
+    assert counted and int(counted[1]) + int(counted[2]) == 2 and "resume it with --resume" in line
     assert main(["show-study", str(out)]) == 0
     assert "interrupted" in capfd.readouterr().out
 
@@ -575,11 +577,14 @@ def test_a_new_search_probes_the_device_once_and_a_resume_keeps_its_space(tiny_n
     search_module = importlib.import_module("autorecipe.searching.search")  # the package's `search` is the verb
     monkeypatch.setattr(search_module, "slow_precisions", lambda device, options: {"fp16": "75x slower than fp32"})
     out = tmp_path / "probed"
-    space = {**SMALL_SPACE, "precision": ["fp32", "bf16", "fp16"]}
+    space = {**SMALL_SPACE, "precision": ["fp32", "bf16", "fp16"], "compile": [False, True]}
     unfixed = {k: v for k, v in TINY.items() if k != "precision"}
     small_search(tiny_npz, out, budget="3 trials", library=False, space=space, overrides=unfixed)
-    assert "precision fp16 left out of the search: 75x slower than fp32" in capsys.readouterr().err
-    assert json.loads((out / "search.json").read_text())["space"]["precision"] == ["fp32", "bf16"]
+    err = capsys.readouterr().err
+    assert "precision fp16 left out of the search: 75x slower than fp32" in err
+    assert "compile left out of the search: on cpu compiling costs more time than it saves" in err
+    saved = json.loads((out / "search.json").read_text())["space"]
+    assert saved["precision"] == ["fp32", "bf16"] and saved["compile"] == [False]
     assert "precision fp16 left out" in (out / "search.log").read_text()
 
     def no_probe(device, options):

@@ -19,6 +19,7 @@ VAL_CORRECT = "val_correct"  # per validation image, right or wrong (adoption.pa
 EPOCH_SECONDS = "epoch_seconds"  # a trial's mean seconds an epoch (a far slower trial is stopped)
 STOPPED = "stopped"  # why the search stopped a trial early, other than pruning
 
+LIBRARY_USED = "library_used"  # study attribute: the library entries the warm start tried (descriptions)
 REFERENCE = "reference_recipe"  # study attribute: the default recipe at the data's size and colour (display)
 
 KEPT_ON_RERUN = (WARM_START, LOCAL, OUTSIDE, BASELINE, CONFIRMS, CONFIRM_SEED)  # what a rerun keeps of the trial it repeats

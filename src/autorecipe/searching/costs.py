@@ -1,9 +1,12 @@
 """What a search leaves out because it would only cost time on this device: a precision the device
-emulates rather than runs natively (fp16 on most CPUs trains at a few images a second).
+emulates rather than runs natively (fp16 on most CPUs trains at a few images a second), and
+torch.compile where it does not pay.
 
 A short probe times a few training steps of a small network in each searched precision; one
-more than SLOWER times slower than fp32, or unsupported, leaves the space. New searches only:
-the narrowed range is saved with the search's settings, so a resumed search keeps its space.
+more than SLOWER times slower than fp32, or unsupported, leaves the space. Compiling is left
+out on every device but CUDA: on the CPU its compile time exceeds what it saves in a trial
+(benchmarks/RESULTS.md, techniques: 75 s a run against 45 s). New searches only: the narrowed
+ranges are saved with the search's settings, so a resumed search keeps its space.
 """
 
 from __future__ import annotations
@@ -57,3 +60,11 @@ def slow_precisions(device: torch.device, candidates: tuple[str, ...],
             slow[precision] = f"{taken / reference:.0f}x slower than fp32 on {device} (emulated, not native)"
     return slow
 
+
+
+def compile_left_out(device: torch.device) -> str | None:
+    """Why torch.compile leaves a search on `device`; None where it may pay (CUDA)."""
+    if device.type == "cuda":
+        return None
+    return (f"on {device.type} compiling costs more time than it saves in a trial "
+            "(techniques benchmark: 75 s a run against 45 s)")

@@ -1,7 +1,10 @@
-"""The recipe library: each finished study's dataset meta-features, best recipe and score.
+"""The recipe library: each finished study's dataset meta-features, chosen recipe and score.
 
 One JSON line per study in `library.jsonl` under `--library`, `$AUTORECIPE_LIBRARY`, or
-~/.autorecipe/library. A new study starts with the best recipes of the most similar datasets.
+~/.autorecipe/library. The package also ships a library (`shipped_recipes.jsonl`, data: a
+header line with its format and how it was built, then entries), written by
+benchmarks/search_suite.py from its searches' adopted recipes. A new study starts with the
+best recipes of the most similar datasets of both.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from ..errors import AutorecipeError
 from ..recipe import Recipe
 
 FILE = "library.jsonl"
+SHIPPED = Path(__file__).with_name("shipped_recipes.jsonl")
+SHIPPED_FORMAT = 1  # the shipped file's format version (its header line says which it is)
 NEAREST = 3  # past datasets whose best recipes a new study tries first
 
 
@@ -55,6 +60,7 @@ class Entry:
     score: float
     description: str
     date: str
+    shipped: bool = False  # from the library the package ships, not the user's
 
 
 def library_dir(path: str | Path | None = None) -> Path:
@@ -66,7 +72,23 @@ def library_dir(path: str | Path | None = None) -> Path:
 
 def read_library(folder: Path) -> list[Entry]:
     """Every entry in the library (an absent library is empty; damaged lines are skipped)."""
-    path = folder / FILE
+    return _read_entries(folder / FILE, shipped=False)
+
+
+def read_shipped(path: Path | None = None) -> list[Entry]:
+    """The entries of the library the package ships (none from a file of another format)."""
+    path = path or SHIPPED
+    try:
+        header = json.loads(path.read_text().partition("\n")[0])
+    except (OSError, ValueError):
+        return []
+    if not isinstance(header, dict) or header.get("library_format") != SHIPPED_FORMAT:
+        return []
+    return _read_entries(path, shipped=True)
+
+
+def _read_entries(path: Path, shipped: bool) -> list[Entry]:
+    """The entries of one library file; lines that are not entries (a header, damage) are skipped."""
     if not path.exists():
         return []
     entries = []
@@ -74,7 +96,7 @@ def read_library(folder: Path) -> list[Entry]:
         try:
             raw = json.loads(line)
             entries.append(Entry(MetaFeatures(**raw["dataset"]), raw["recipe"], float(raw["score"]),
-                                 raw.get("description", ""), raw.get("date", "")))
+                                 raw.get("description", ""), raw.get("date", ""), shipped))
         except (ValueError, KeyError, TypeError):
             continue
     return entries
@@ -92,17 +114,17 @@ def record(folder: Path, data: ImageData, recipe: Recipe, score: float) -> None:
         raise AutorecipeError(f"cannot write the recipe library {folder}: {error.strerror}") from None
 
 
-def nearest_recipes(folder: Path, data: ImageData, count: int = NEAREST) -> list[Recipe]:
+def nearest_recipes(folder: Path, data: ImageData, count: int = NEAREST, shipped: bool = True) -> list[Recipe]:
     """The best recipe of each of the `count` past datasets most similar to `data`, most similar first."""
-    return [recipe for _, recipe in nearest(folder, data, count)]
+    return [recipe for _, recipe in nearest(folder, data, count, shipped)]
 
 
-def nearest(folder: Path, data: ImageData, count: int = NEAREST) -> list[tuple[Entry, Recipe]]:
+def nearest(folder: Path, data: ImageData, count: int = NEAREST, shipped: bool = True) -> list[tuple[Entry, Recipe]]:
     """The library entries of the `count` past datasets most similar to `data` (the best of each), with their
-    recipes, most similar first."""
+    recipes, most similar first: from the library in `folder` and (with `shipped`) the shipped one."""
     here = MetaFeatures.of(data)
     best: dict[MetaFeatures, Entry] = {}
-    for entry in read_library(folder):
+    for entry in read_library(folder) + (read_shipped() if shipped else []):
         if entry.dataset not in best or entry.score > best[entry.dataset].score:
             best[entry.dataset] = entry
     ranked = sorted(best.values(), key=lambda e: (here.distance(e.dataset), -e.score))

@@ -4,7 +4,7 @@ A trial's score is its best validation accuracy; its per-image correctness there
 the never-worse rule (adoption.py). Holdout mode reports every epoch to the pruner (see
 pruning.py); cross-validation mode trains one model per fold and reports each fold's score as
 a step. A diverged trial fails and the search goes on; a trial cut off by the budget is
-recorded as pruned, and so is one far slower an epoch than the base recipe (SLOWER), with why.
+recorded as pruned, and so is one far slower an epoch than the base recipe (SLOWER, SLOWER_BY), with why.
 A confirmation rerun trains its recipe with the seed it was queued with.
 """
 
@@ -34,7 +34,8 @@ from .space import RESOURCE_KNOB, SearchSpace
 log = logging.getLogger("autorecipe")
 
 PRUNED, OUT_OF_BUDGET = "pruned", "out of budget"  # why a trial stops early
-SLOWER = 3.0  # a trial this many times slower an epoch than the base recipe is stopped
+SLOWER = 3.0  # a trial this many times slower an epoch than the base recipe is stopped ...
+SLOWER_BY = 5.0  # ... and by at least this many seconds an epoch (short epochs' timings are noise)
 
 
 class TrialFailed(Exception):
@@ -160,7 +161,8 @@ class TrialEpochs(Callback):
             return None
         baseline = baseline_trial(trial.study)
         reference = baseline.user_attrs.get(EPOCH_SECONDS) if baseline is not None else None
-        if not reference or trial.user_attrs[EPOCH_SECONDS] <= SLOWER * reference:
+        seconds = trial.user_attrs[EPOCH_SECONDS]
+        if not reference or seconds <= SLOWER * reference or seconds - reference < SLOWER_BY:
             return None
         reason = (f"{trial.user_attrs[EPOCH_SECONDS] / reference:.1f}x slower an epoch than the base recipe "
                   f"(trial {baseline.number}); the search stops trials over {SLOWER:g}x")

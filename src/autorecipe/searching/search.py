@@ -36,7 +36,7 @@ from ..recipe import Recipe
 from ..run import Run
 from ..training.setup import resolve_flip
 from .adoption import Verdict, baseline_trial, can_confirm, held_back, judge, queue_confirmations
-from .attributes import REFERENCE
+from .attributes import LIBRARY_USED, REFERENCE
 from .budgets import BudgetClock
 from .display import LiveTrials
 from .library import library_dir, nearest, record
@@ -48,7 +48,7 @@ from .results import best_trial, counts, importance, not_scored, trial_seconds, 
 from .samplers import make_sampler
 from .settings import SearchSettings
 from .space import RESOURCE_KNOB, SearchSpace, build_space, fixed_values, read_space_file
-from .costs import slow_precisions
+from .costs import compile_left_out, slow_precisions
 from .storage import open_storage
 from .warm_start import plan, queue_next, strong_recipes
 
@@ -92,6 +92,7 @@ def search(
     study_name: str | None = None,
     resume: bool = False,
     library: str | Path | bool | None = None,
+    shipped_library: bool = True,
     warm_start: bool = True,
     retrain: bool = True,
     retrain_on_all: bool = False,
@@ -106,7 +107,8 @@ def search(
     Writes to `out`: the study, best_recipe.yaml, trials.csv, importance.json, summary.json,
     search.log and (with `retrain`) the best recipe retrained at full budget in `out/final`,
     scored on `test` (any data source) when given.
-    `library=False` neither reads nor writes the recipe library. `retrain_on_all` retrains on the
+    `library=False` neither reads nor writes the recipe library (nor reads the shipped one);
+    `shipped_library=False` leaves out only the library the package ships. `retrain_on_all` retrains on the
     training and validation images together (the validation split from `data`: no `val`).
     `progress` shows a live table of the trials in a terminal or a Jupyter notebook (False:
     silent; or a LiveTrials of your own).
@@ -118,7 +120,7 @@ def search(
         buckets=list(buckets) if buckets is not None else None, sampler=sampler, pruner=pruner,
         min_epochs=min_epochs, cv=cv, storage=storage, study_name=study_name or out.resolve().name, seed=seed,
         budget=None, val_fraction=val_fraction, library=str(library) if isinstance(library, Path) else library,
-        warm_start=warm_start, retrain=retrain, retrain_on_all=retrain_on_all))
+        shipped_library=shipped_library, warm_start=warm_start, retrain=retrain, retrain_on_all=retrain_on_all))
     library, warm_start = settings.library, settings.warm_start
     retrain, retrain_on_all = settings.retrain, settings.retrain_on_all
     if budget is not None or not resume:
@@ -152,8 +154,8 @@ def search(
                      "arrays" if isinstance(data, tuple) else data, dev, budget, len(search_space))
             splits = load_splits(data, val, None, base, settings.val_fraction, settings.seed, None, None)
             folder.open_log()
-            for precision, reason in left_out.items():
-                _say(live, f"precision {precision} left out of the search: {reason}")
+            for value, reason in left_out.items():
+                _say(live, f"{value} left out of the search: {reason}")
             if not folds:
                 warn_if_coarse(splits.val)
             base = resolve_flip(splits.recipe, splits.train)
@@ -166,13 +168,16 @@ def search(
             settings.save(out)
             if not resume and warm_start:
                 shelf = library_dir(library or None)
-                warm = nearest(shelf, splits.train) if library is not False else []
+                warm = nearest(shelf, splits.train, shipped=settings.shipped_library) if library is not False else []
                 planned = plan(study, search_space, base, [r for _, r in warm] + strong_recipes(base))
                 log.info("warm start: %d recipes planned (%d from the library)", planned, len(warm))
+                study.set_user_attr(LIBRARY_USED, [(e.description or "unnamed") + (" (shipped)" if e.shipped else "")
+                                                   for e, _ in warm])
                 if warm:
-                    _say(live, f"first, the best recipes of {len(warm)} similar past dataset(s) in the recipe library "
-                               f"{shelf}: " + "; ".join(f"{e.description or 'unnamed'} ({e.dataset.images:,} "
-                                                          f"images, {100 * e.score:.1f}%)" for e, _ in warm)
+                    _say(live, f"after the base recipe, the best recipes of {len(warm)} similar past dataset(s) in the "
+                               f"recipe library {shelf} and the shipped one: "
+                               + "; ".join(f"{e.description or 'unnamed'}{' (shipped)' if e.shipped else ''} "
+                                           f"({e.dataset.images:,} images, {100 * e.score:.1f}%)" for e, _ in warm)
                                + " (--no-library leaves them out and makes the search repeatable)")
             clock = BudgetClock(budget, study)
             trainer = Trainer(search_space, base, _data_source(data, val, splits, settings), dev, clock,
@@ -194,16 +199,21 @@ def search(
 
 
 def _leave_out_slow(settings: SearchSettings, space: SearchSpace, device) -> dict[str, str]:
-    """Narrow a new search's precision range to what this device runs at full speed (saved in the settings'
-    space, so a resume keeps it); the precisions left out, with why."""
+    """Narrow a new search's space to what this device runs at full speed: precisions it emulates, and
+    compiling where it does not pay (saved in the settings' space, so a resume keeps it); what was left
+    out, with why."""
+    left_out = {}
     searched = space.ranges.get("precision")
-    if searched is None:
-        return {}
-    slow = slow_precisions(device, searched.options)
-    kept = [p for p in searched.options if p not in slow]
-    if slow:
-        settings.space = {**(settings.space or {}), "precision": kept}
-    return slow
+    if searched is not None:
+        slow = slow_precisions(device, searched.options)
+        if slow:
+            settings.space = {**(settings.space or {}), "precision": [p for p in searched.options if p not in slow]}
+        left_out.update({f"precision {p}": reason for p, reason in slow.items()})
+    reason = compile_left_out(device) if "compile" in space.ranges else None
+    if reason:
+        settings.space = {**(settings.space or {}), "compile": [False]}
+        left_out["compile"] = reason
+    return left_out
 
 
 def _say(live: LiveTrials | None, text: str) -> None:
@@ -270,6 +280,7 @@ def _summarize(study, space, base: Recipe, splits, out: Path, status: str, libra
     found = counts(study)
     summary = {"status": status, "best_trial": best.number, "best_score": score, "trials": found,
                "epochs_used": clock.epochs_used(), "best_recipe": recipe.to_dict(),
+               "library_used": study.user_attrs.get(LIBRARY_USED, []),
                **({"adoption": verdict.to_dict()} if verdict is not None else {})}
     write_atomic(out / "summary.json", json.dumps(summary, indent=1).encode())
     log.info("best trial %d: %.4f; trials %s", best.number, score, found)
@@ -286,6 +297,19 @@ def load_study(folder: str | Path) -> optuna.Study:
         return optuna.load_study(study_name=settings.study_name, storage=open_storage(settings.storage, Path(folder)))
     except KeyError:
         raise AutorecipeError(f"{folder}: study {settings.study_name!r} not found in its storage") from None
+
+
+def trial_recipe(folder: str | Path, number: int) -> Recipe:
+    """The recipe trial `number` of the search in `folder` trained, at a trial's full epochs."""
+    settings = SearchSettings.load(Path(folder))
+    study = load_study(folder)
+    if not 0 <= number < len(study.trials):
+        raise AutorecipeError(f"{folder}: no trial {number}; the study has {len(study.trials)}")
+    base = Recipe.from_dict(settings.recipe).with_values(fixed_values(settings.space))
+    resolved = Recipe.from_dict(study.user_attrs.get(REFERENCE, base.to_dict()))  # the size, colour and flips
+    base = base.with_values({name: resolved.get(name) for name in ("image_size", "channels", "hflip")})  # of the data
+    space = build_space(settings.buckets, settings.space, settings.fixed)
+    return space.recipe_of(study.trials[number], base).with_values({RESOURCE_KNOB: base.optimization.epochs})
 
 
 def _open_study(settings: SearchSettings, out: Path, sampler, pruner, resume: bool) -> optuna.Study:

@@ -32,6 +32,7 @@ class SearchSettings:
     budget: str | None
     val_fraction: float
     library: str | bool | None = None  # a library folder, None (the default one) or False (none)
+    shipped_library: bool = True  # read the library the package ships too
     warm_start: bool = True
     retrain: bool = True
     retrain_on_all: bool = False

@@ -1,0 +1,202 @@
+"""The never-worse rule, paired statistics, budgets held back for confirmation, and costly trials."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+
+import autorecipe
+from autorecipe import Recipe
+from autorecipe.budget import parse_budget
+from autorecipe.searching.adoption import (CONFIRM_SEEDS, can_confirm, held_back, judge, pack, queue_confirmations,
+                                           unpack)
+from autorecipe.searching.attributes import BASELINE, CONFIRM_SEED, CONFIRMS, EPOCH_SECONDS, STOPPED, VAL_CORRECT
+from autorecipe.searching.objective import SLOWER, TrialEpochs
+from autorecipe.statistics import bootstrap_means, paired_bootstrap, paired_t_interval
+from imagegen import sides
+
+TINY = {"epochs": 3, "width": 0.125, "precision": "fp32", "batch_size": 32}
+
+
+def test_pack_round_trips_per_image_correctness():
+    for count in (1, 7, 8, 201):
+        bits = np.random.default_rng(count).random(count) > 0.5
+        assert (unpack(pack(bits)) == bits).all()
+
+
+def test_the_paired_bootstrap_finds_a_real_gain_and_not_noise():
+    rng = np.random.default_rng(0)
+    base = rng.random((2, 400)) < 0.6
+    better = base | (rng.random((2, 400)) < 0.25)  # right on a quarter of the images base gets wrong
+    gain = paired_bootstrap(better, base)
+    assert gain.above_zero and gain.low < gain.mean < gain.high and "seeds and images" in gain.method
+    same = paired_bootstrap(base, base)
+    assert (same.mean, same.low, same.high) == (0, 0, 0) and not same.above_zero
+    noise = paired_bootstrap(rng.random((2, 400)) < 0.6, base)
+    assert noise.low < 0 < noise.high
+    assert "points" in str(gain) and "95%" in str(gain)
+    with pytest.raises(ValueError, match="same shape"):
+        paired_bootstrap(base, base[:, :10])
+
+
+def test_the_bootstrap_of_a_mean_over_tasks_averages_their_resamples():
+    rng = np.random.default_rng(1)
+    a, b = rng.random((3, 300)) < 0.7, rng.random((3, 300)) < 0.6
+    means = bootstrap_means(a, b, resamples=500)
+    assert means.shape == (500,) and abs(means.mean() - (a.astype(float) - b).mean()) < 0.02
+
+
+def test_the_t_interval_is_over_seeds_and_widens_with_their_spread():
+    first, second = np.array([[1, 1, 0, 1], [1, 0, 0, 1], [1, 1, 1, 1]]), np.zeros((3, 4))
+    t = paired_t_interval(first, second)
+    assert t.mean == pytest.approx(0.75) and t.low < 0.75 < t.high and "seeds" in t.method
+    assert paired_t_interval(first[:1], second[:1]).method.endswith("images")
+
+
+def _study_with(base_correct, candidate_correct, reruns=None) -> optuna.Study:
+    """A study holding a base trial and a candidate trial (and, optionally, their reruns with seed 1)."""
+    study = optuna.create_study(direction="maximize")
+    dist = {"x": FloatDistribution(0, 1)}
+
+    def add(correct, value_of, attrs):
+        study.add_trial(optuna.trial.create_trial(params={"x": value_of}, distributions=dist,
+                                                  value=float(np.mean(correct)),
+                                                  user_attrs={VAL_CORRECT: pack(correct), **attrs}))
+    add(base_correct, 0.0, {BASELINE: True})
+    add(candidate_correct, 0.5, {})
+    for number, correct in (reruns or {}).items():
+        add(correct, 0.0 if number == 0 else 0.5, {CONFIRMS: number, CONFIRM_SEED: 1,
+                                                   **({BASELINE: True} if number == 0 else {})})
+    return study
+
+
+def test_the_rule_keeps_the_base_recipe_when_the_best_is_within_noise():
+    rng = np.random.default_rng(2)
+    base = rng.random(200) < 0.6
+    candidate = base.copy()
+    candidate[np.flatnonzero(~base)[:3]] = True  # three more images right: +1.5 points, within noise
+    verdict = judge(_study_with(base, candidate))
+    assert not verdict.adopted and verdict.chosen == 0 and verdict.candidate == 1
+    assert verdict.gain.low <= 0 and "no better recipe found within the budget" in verdict.sentence()
+    assert json.dumps(verdict.to_dict())
+
+
+def test_the_rule_adopts_a_clear_gain_confirmed_with_another_seed():
+    rng = np.random.default_rng(3)
+    base = rng.random(200) < 0.5
+    candidate = base | (rng.random(200) < 0.5)
+    rerun_base, rerun_candidate = rng.random(200) < 0.5, rng.random(200) < 0.8
+    verdict = judge(_study_with(base, candidate, {0: rerun_base, 1: rerun_candidate}))
+    assert verdict.adopted and verdict.chosen == 1 and verdict.seeds == 2
+    assert "beats the base recipe by +" in verdict.sentence()
+
+
+def test_confirmations_queue_the_candidate_and_the_base_once():
+    rng = np.random.default_rng(4)
+    base = rng.random(100) < 0.5
+    study = _study_with(base, base | (rng.random(100) < 0.3))
+    assert queue_confirmations(study, seed=0) == 2 * CONFIRM_SEEDS
+    assert queue_confirmations(study, seed=0) == 0  # already waiting
+    waiting = [t for t in study.trials if t.state == optuna.trial.TrialState.WAITING]
+    assert {t.user_attrs[CONFIRMS] for t in waiting} == {0, 1} and all(t.user_attrs[CONFIRM_SEED] == 1 for t in waiting)
+    assert [t.user_attrs.get(BASELINE, False) for t in waiting] == [False, True]
+    no_candidate = _study_with(base, base & (rng.random(100) < 0.5))  # the best other recipe scored below the base
+    assert queue_confirmations(no_candidate, seed=0) == 0 and "no other recipe" in judge(no_candidate).sentence()
+
+
+def test_searching_holds_back_the_confirmation_reruns_and_the_retrain():
+    runs = 2 * CONFIRM_SEEDS
+    held = held_back(parse_budget("80 epochs"), 8, None, confirming=False, retrain=True)
+    assert held.epochs == runs * 8 and held.seconds is None and can_confirm(parse_budget("80 epochs"), held)
+    small = held_back(parse_budget("20 epochs"), 8, None, confirming=False, retrain=False)
+    assert small.epochs is None and not can_confirm(parse_budget("20 epochs"), small)
+    timed = held_back(parse_budget("10m"), 8, 30.0, confirming=False, retrain=True)
+    assert timed.seconds == (runs + 1) * 30.0
+    assert held_back(parse_budget("10m"), 8, 30.0, confirming=True, retrain=True).seconds == 30.0
+    assert held_back(parse_budget("20 trials"), 8, None, confirming=False, retrain=False).trials == runs
+
+
+def test_a_trial_far_slower_than_the_base_recipe_is_stopped_and_says_why():
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5,
+                                              user_attrs={BASELINE: True, EPOCH_SECONDS: 10.0}))
+
+    class Clock:
+        def out_of_time(self):
+            return False
+
+        def out_of_epochs(self):
+            return False
+
+    class Owner:
+        clock, max_epochs, on_epoch = Clock(), 8, None
+
+    trial = study.ask()
+    epochs = TrialEpochs(Owner(), trial, report=False)
+    assert epochs.on_epoch({"epoch": 1, "seconds": 9 * SLOWER}) is None
+    reason = epochs.on_epoch({"epoch": 2, "seconds": 30 * SLOWER})
+    assert reason and "slower an epoch than the base recipe" in reason and trial.user_attrs[STOPPED] == reason
+
+
+@pytest.fixture(scope="module")
+def sides_data():
+    return sides(360, seed=0)
+
+
+def test_the_search_turns_off_flips_that_change_the_label_and_beats_the_base(sides_data, tmp_path):
+    base = Recipe().with_values({**TINY, "hflip": True})  # a base recipe that flips: wrong for this data
+    result = autorecipe.search(sides_data, recipe=base, space={"hflip": [True, False], "label_smoothing": [0.0, 0.2]},
+                               buckets=["regularization"], budget="6 trials", library=False, retrain=False,
+                               out=tmp_path / "s", device="cpu", progress=False)
+    verdict = result.verdict
+    assert verdict.adopted and verdict.gain.above_zero and result.recipe.regularization.hflip is False
+    assert verdict.seeds == 1 + CONFIRM_SEEDS
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert summary["adoption"]["adopted"] and summary["adoption"]["gain"]["low"] > 0
+    from autorecipe.searching.search import trial_recipe
+    assert trial_recipe(tmp_path / "s", verdict.candidate) == result.recipe
+
+
+def test_the_search_returns_the_base_recipe_when_nothing_beats_it_by_more_than_noise(sides_data, tmp_path):
+    base = Recipe().with_values({**TINY, "hflip": False})
+    result = autorecipe.search(sides_data, recipe=base, space={"label_smoothing": [0.1, 0.101]},
+                               buckets=["regularization"], budget="6 trials", library=False, retrain=False,
+                               out=tmp_path / "s", device="cpu", progress=False)
+    assert not result.verdict.adopted and result.best_trial == result.verdict.baseline == 0
+    assert result.recipe.regularization.label_smoothing == 0.1
+    assert "no better recipe found within the budget" in result.verdict.sentence()
+
+
+def test_the_shipped_library_loads_and_every_recipe_in_it_is_valid():
+    from autorecipe.searching.library import SHIPPED, SHIPPED_FORMAT, read_shipped
+    header = json.loads(SHIPPED.read_text().splitlines()[0])
+    assert header["library_format"] == SHIPPED_FORMAT and header["built_by"] == "benchmarks/search_suite.py"
+    entries = read_shipped()
+    assert len(entries) == header["entries"] and all(e.shipped for e in entries)
+    for entry in entries:
+        Recipe.from_dict(entry.recipe)
+
+
+def test_a_search_tries_the_shipped_library_after_the_base_recipe(sides_data, tmp_path, monkeypatch):
+    from autorecipe.data.dataset import load_data
+    from autorecipe.searching import library
+    from autorecipe.searching.library import SHIPPED_FORMAT, MetaFeatures
+    features = MetaFeatures.of(load_data(sides_data).subset(np.arange(324)))
+    shipped = tmp_path / "shipped.jsonl"
+    entry = {"dataset": features.__dict__, "recipe": Recipe().with_values({"label_smoothing": 0.17}).to_dict(),
+             "score": 0.9, "description": "search suite: sides", "date": "2026-12-01"}
+    shipped.write_text(json.dumps({"library_format": SHIPPED_FORMAT, "built_by": "benchmarks/search_suite.py",
+                                   "entries": 1}) + "\n" + json.dumps(entry) + "\n")
+    monkeypatch.setattr(library, "SHIPPED", shipped)
+    base = Recipe().with_values({**TINY, "hflip": False})
+    options = dict(recipe=base, space={"label_smoothing": [0.0, 0.2]}, buckets=["regularization"], budget="2 trials",
+                   library=tmp_path / "mine", retrain=False, device="cpu", progress=False)
+    result = autorecipe.search(sides_data, out=tmp_path / "s", **options)
+    assert result.study.trials[1].params["label_smoothing"] == 0.17
+    assert json.loads((tmp_path / "s" / "summary.json").read_text())["library_used"] == ["search suite: sides (shipped)"]
+    without = autorecipe.search(sides_data, out=tmp_path / "t", shipped_library=False, **options)
+    assert without.study.trials[1].params.get("label_smoothing") != 0.17
