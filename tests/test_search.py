@@ -196,6 +196,9 @@ def test_the_strong_recipes_of_the_family_are_queued_after_the_base_recipe_one_a
     assert study.trials[0].user_attrs["baseline"] and not any("baseline" in t.user_attrs for t in study.trials[1:])
     vit = strong_recipes(Recipe().with_values({"model": "vit_tiny"}))
     assert vit[0].optimization.optimizer == "adamw" and len(vit) == len(GENERAL) + len(LR_STEPS) + 1
+    halves = [r.optimization.batch_size for r in strong_recipes(base, 1800) if r.optimization.batch_size]
+    assert halves == [32]  # the automatic batch for 1,800 images is 64
+    assert not [r for r in strong_recipes(base, 300) if r.optimization.batch_size]  # 16 would halve below the floor
 
 
 def test_a_local_step_changes_one_to_three_knobs_by_a_small_move():

@@ -169,7 +169,7 @@ def search(
             if not resume and warm_start:
                 shelf = library_dir(library or None)
                 warm = nearest(shelf, splits.train, shipped=settings.shipped_library) if library is not False else []
-                planned = plan(study, search_space, base, [r for _, r in warm] + strong_recipes(base))
+                planned = plan(study, search_space, base, [r for _, r in warm] + strong_recipes(base, len(splits.train)))
                 log.info("warm start: %d recipes planned (%d from the library)", planned, len(warm))
                 study.set_user_attr(LIBRARY_USED, [(e.description or "unnamed") + (" (shipped)" if e.shipped else "")
                                                    for e, _ in warm])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import optuna
 
+from ..optimization.schedule import MIN_BATCH, batch_size
 from ..recipe import Recipe
 from ..training.setup import resolve_lr
 from .attributes import BASELINE, OUTSIDE, WARM_PLAN, WARM_START
@@ -29,6 +30,8 @@ GENERAL: list[dict] = [
     {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 5e-2, "warmup": 0.1},
 ]
 LR_STEPS = (2.0, 0.5)  # the base recipe's (resolved) lr times these
+# Half the base recipe's (resolved) batch: twice the steps in the same epochs, which short runs on small data
+# often need; tried when the half is still at least the automatic batch's floor.
 # ... and for some families (model-name prefix), their own published training style.
 FAMILY: dict[str, list[dict]] = {
     # DeiT-style: AdamW, cosine, long warmup, mixup and cutmix, stochastic depth
@@ -39,13 +42,16 @@ FAMILY: dict[str, list[dict]] = {
 }
 
 
-def strong_recipes(base: Recipe) -> list[Recipe]:
-    """The known strong recipes for `base`'s architecture family, as variations of `base`."""
+def strong_recipes(base: Recipe, num_train: int | None = None) -> list[Recipe]:
+    """The known strong recipes for `base`'s architecture family, as variations of `base` (and, given the
+    number of training images, of its batch)."""
     model = base.architecture.model
     family = [changes for prefix, variants in FAMILY.items() if model.startswith(prefix) for changes in variants]
     lr = resolve_lr(base).optimization.lr
     steps = [{"lr": lr * factor} for factor in LR_STEPS]
-    return [base.with_values(changes) for changes in family + GENERAL[:1] + steps + GENERAL[1:]]
+    half = batch_size(base.optimization, num_train) // 2 if num_train else 0
+    smaller = [{"batch_size": half}] if half >= MIN_BATCH else []
+    return [base.with_values(changes) for changes in family + GENERAL[:1] + smaller + steps + GENERAL[1:]]
 
 
 def plan(study: optuna.Study, space: SearchSpace, base: Recipe, recipes: list[Recipe]) -> int:
