@@ -242,13 +242,16 @@ def test_a_local_step_stops_early_only_when_behind_the_incumbents_curve_beyond_n
     assert not plain_trial.should_prune()  # not a local step: the wrapped pruner decides
 
 
-def test_every_other_trial_after_the_warm_start_steps_from_the_incumbent(tiny_npz, tmp_path):
-    result = small_search(tiny_npz, tmp_path / "local", budget="12 trials", library=False)
+def test_after_the_warm_start_local_steps_run_then_alternate_with_tpe(tiny_npz, tmp_path, monkeypatch):
+    import autorecipe.searching.local as local_search
+    monkeypatch.setattr(local_search, "TPE_FROM", 7)
+    result = small_search(tiny_npz, tmp_path / "local", budget="14 trials", library=False)
     trials = [t for t in result.study.trials if "confirms" not in t.user_attrs]
     warm = [t for t in trials if "warm_start" in t.user_attrs]
     local = [t.number for t in trials if t.user_attrs.get("local")]
-    assert local and local[0] == len(warm)  # first after the warm start, then every other trial
-    assert all(b - a == 2 for a, b in zip(local, local[1:]))
+    assert len(warm) < 7 and local[:7 - len(warm)] == list(range(len(warm), 7))  # every trial up to TPE_FROM
+    after = [n for n in local if n >= 7]
+    assert after and all(b - a == 2 for a, b in zip(after, after[1:]))  # then every other trial
     rows = (result.path / "trials.csv").read_text().splitlines()
     assert rows[0].split(",")[6] == "local" and rows[1 + local[0]].split(",")[6] == "True"
     plain = small_search(tiny_npz, tmp_path / "random", budget="6 trials", library=False, sampler="random")

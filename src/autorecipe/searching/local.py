@@ -2,11 +2,14 @@
 
 With a budget of a few dozen trials, TPE over every knob of the four buckets is still exploring
 when the budget ends: its trials land far from the warm-start recipes and lose to them. So,
-once the warm-start recipes have run, every other trial takes the best recipe so far (the
-incumbent) and changes one to MAX_CHANGES of its searched knobs by a small step (a choice
-knob to another option, a technique that can be off switched the other way, a number moved
-by a fifth of its (log-)range at most), keeping the rest: small steps that can improve on a
-strong starting recipe. The other trials stay TPE's, which models all of them.
+once the warm-start recipes have run, every trial up to the study's TPE_FROM-th, and every
+other trial after it, takes the best recipe so far (the incumbent) and changes one to
+MAX_CHANGES of its searched knobs by a small step (a choice knob to another option, a
+technique that can be off switched the other way, a number moved by a fifth of its (log-)range
+at most), keeping the rest: small steps that can improve on a strong starting recipe. The other
+trials are TPE's, which models all of them; before TPE_FROM trials its model of ~60 knobs is
+no better than chance (benchmarks/RESULTS.md: TPE's first trials scored like random search's,
+10-33% against the default's 52%, and one at 38 px spent 426 s on an epoch).
 
 A local step is not pruned by Hyperband but by the local-step rule (pruning.LocalStepPruner).
 Each search range knows its own small step (`SearchRange.moved`).
@@ -26,6 +29,7 @@ from .results import best_trial
 from .space import SearchSpace
 
 MAX_CHANGES = 3
+TPE_FROM = 20  # trials in the study before TPE gets every other trial
 
 
 def propose(study: optuna.Study, space: SearchSpace, base: Recipe, seed: int) -> bool:
@@ -35,7 +39,7 @@ def propose(study: optuna.Study, space: SearchSpace, base: Recipe, seed: int) ->
         return False
     searched = [t for t in trials if WARM_START not in t.user_attrs]
     incumbent = best_trial(study)
-    if incumbent is None or incumbent.state != TrialState.COMPLETE or len(searched) % 2:
+    if incumbent is None or incumbent.state != TrialState.COMPLETE or (len(searched) % 2 and len(trials) >= TPE_FROM):
         return False
     rng = np.random.default_rng([seed, len(trials)])
     params, outside = space.params_of(step(space.recipe_of(incumbent, base), space, rng))
