@@ -109,7 +109,7 @@ def main() -> None:
             f.write(json.dumps(row) + "\n")
         print(f"{task} seed {seed} {arm}: {row.get('accuracy', row.get('adopted'))} "
               f"({row['seconds']:.0f} s)", file=sys.stderr, flush=True)
-    report(done, tasks, args.seeds)
+    report(done, tasks, args.seeds, args.work)
 
 
 # ---- tasks ---------------------------------------------------------------------------------------------
@@ -190,6 +190,7 @@ def arm_default(task: str, seed: int, data: Task, done: dict, args) -> dict:
 def arm_search(task: str, seed: int, data: Task, done: dict, args) -> dict:
     import autorecipe
     from autorecipe import Recipe
+    from autorecipe.searching.adoption import pack, paired_correctness
     out = args.work / f"{task}-{seed}-search"
     library = _library_without(task, done, args.work / f"{task}-{seed}-library")
     before = (library / "library.jsonl").read_text().splitlines()
@@ -199,7 +200,10 @@ def arm_search(task: str, seed: int, data: Task, done: dict, args) -> dict:
                                resume=(out / "search.json").exists(),
                                device=args.device, progress=False)
     verdict = result.verdict
-    row = {"adopted": bool(verdict and verdict.adopted), "verdict": verdict.to_dict() if verdict else None,
+    paired = paired_correctness(result.study)  # for judging the rule at other levels in the report
+    row = {"val_pairs": None if paired is None else {"candidate": [pack(c) for c in paired[0]],
+                                                     "base": [pack(c) for c in paired[1]]},
+           "adopted": bool(verdict and verdict.adopted), "verdict": verdict.to_dict() if verdict else None,
            "epochs_used": json.loads((out / "summary.json").read_text())["epochs_used"],
            "trials": result.counts, "library_used": sorted({json.loads(line)["description"] for line in before}),
            "recipe": result.recipe.to_dict(), "val_score": result.score}
@@ -248,7 +252,8 @@ def arm_aa(task: str, seed: int, data: Task, done: dict, args) -> dict:
     new = [_fit_row(data, {}, seed + AA_SEEDS + k, args, args.work / f"{task}-{seed}-aa-{k}") for k in range(2)]
     gain = paired_bootstrap(np.stack([unpack(r["val_correct"]) for r in new]),
                             np.stack([unpack(r["val_correct"]) for r in base]))
-    return {"adopted": gain.above_zero, "gain": gain.to_dict()}
+    return {"adopted": gain.above_zero, "gain": gain.to_dict(),
+            "val_pairs": {"candidate": [r["val_correct"] for r in new], "base": [r["val_correct"] for r in base]}}
 
 
 ARMS = {"default": arm_default, "search": arm_search, "candidate": arm_candidate, "random": arm_random,
@@ -308,7 +313,7 @@ def _write_library(done: dict, path: Path) -> None:
 
 # ---- the report ----------------------------------------------------------------------------------------
 
-def report(done: dict, tasks: list[str], seeds: int) -> None:
+def report(done: dict, tasks: list[str], seeds: int, work: Path) -> None:
     from rich.console import Console
     from rich.table import Table
     from autorecipe.searching.adoption import unpack
@@ -348,12 +353,60 @@ def report(done: dict, tasks: list[str], seeds: int) -> None:
     if aa:
         print(f"A/A check: the adoption rule would have switched in {sum(aa)} of {len(aa)} cells "
               f"({100 * sum(aa) / len(aa):.0f}%)")
+    levels_table(done, tasks, work, console)
     if headline_means:
         overall = difference_of(float(np.mean([m for m, _ in headline_means])),
                                 np.mean([b for _, b in headline_means], axis=0),
                                 "paired bootstrap over seeds and test images")
         print(f"search - default, overall ({len(headline_means)} of {len(HEADLINE)} headline tasks): "
               f"{overall.points()} (95% paired bootstrap over seeds and test images)")
+
+
+LEVELS = (0.95, 0.9, 0.8)  # adoption levels compared after the fact
+
+
+def levels_table(done: dict, tasks: list[str], work: Path, console) -> None:
+    """The adoption rule judged after the fact at other levels: how often it adopts the search's candidate
+    and what that gains on test (the candidate arm's fit), and how often it adopts in the A/A check."""
+    from rich.table import Table
+    from autorecipe.searching.adoption import unpack
+    from autorecipe.statistics import paired_bootstrap
+    table = Table(title="the adoption rule at other levels (headline tasks; test gain of what each level adopts)")
+    for column in ("level", "adopted", "mean test gain (points)", "wins/losses on test", "A/A adopted"):
+        table.add_column(column, justify="right")
+    for level in LEVELS:
+        gains, adopted, wins, losses, cells = {}, 0, 0, 0, 0
+        for (task, seed, arm), row in done.items():
+            candidate, default = done.get((task, seed, "candidate")), done.get((task, seed, "default"))
+            pairs = _val_pairs(row, work / f"{task}-{seed}-search") if arm == "search" else None
+            if task not in HEADLINE or arm != "search" or candidate is None or default is None:
+                continue
+            cells += 1
+            gain = 0.0
+            if pairs is not None and paired_bootstrap(*pairs, level=level).above_zero:
+                adopted += 1
+                gain = candidate["accuracy"] - default["accuracy"]
+                wins, losses = wins + (gain > 0), losses + (gain < 0)
+            gains.setdefault(task, []).append(gain)
+        aa = [paired_bootstrap(np.stack([unpack(c) for c in r["val_pairs"]["candidate"]]),
+                               np.stack([unpack(c) for c in r["val_pairs"]["base"]]), level=level).above_zero
+              for (task, _, arm), r in done.items() if arm == "aa" and "val_pairs" in r and task in tasks]
+        mean = np.mean([np.mean(g) for g in gains.values()]) if gains else float("nan")
+        table.add_row(f"{level:.0%}", f"{adopted}/{cells}", f"{100 * mean:+.2f}", f"{wins}/{losses}",
+                      f"{sum(aa)}/{len(aa)}" if aa else "-")
+    console.print(table)
+
+
+def _val_pairs(row: dict, study_folder: Path):
+    """(candidate, base) per-image validation correctness of a search cell, from its row or its study."""
+    from autorecipe.searching.adoption import paired_correctness, unpack
+    if row.get("val_pairs"):
+        return (np.stack([unpack(c) for c in row["val_pairs"]["candidate"]]),
+                np.stack([unpack(c) for c in row["val_pairs"]["base"]]))
+    if "val_pairs" in row or not (study_folder / "search.json").exists():
+        return None
+    from autorecipe.searching.search import load_study
+    return paired_correctness(load_study(study_folder))
 
 
 def _candidate(row: dict) -> str:

@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..budget import Budget
-from ..statistics import Difference, paired_bootstrap
+from ..statistics import LEVEL, Difference, paired_bootstrap
 from .attributes import BASELINE, CONFIRM_SEED, CONFIRMS, OUTSIDE, VAL_CORRECT
 from .results import best_trial
 
@@ -111,14 +111,26 @@ def queue_confirmations(study: optuna.Study, seed: int) -> int:
     return queued
 
 
-def judge(study: optuna.Study) -> Verdict:
+def judge(study: optuna.Study, level: float = LEVEL) -> Verdict:
     """Apply the rule to the study as it stands: the candidate, the base, and the paired gain over the seeds
-    both were trained with."""
+    both were trained with (adopted when its `level` interval is above zero)."""
     baseline, candidate = baseline_trial(study), best_trial(study)
     if baseline is None:
         return Verdict(False, candidate.number, None, None, None, 0)
-    if not _is_candidate(candidate, baseline) or VAL_CORRECT not in candidate.user_attrs:
+    paired = paired_correctness(study)
+    if paired is None:
         return Verdict(False, baseline.number, baseline.number, None, None, 1)
+    gain = paired_bootstrap(*paired, level=level)
+    chosen = candidate.number if gain.above_zero else baseline.number
+    return Verdict(gain.above_zero, chosen, baseline.number, candidate.number, gain, len(paired[0]))
+
+
+def paired_correctness(study: optuna.Study) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-image validation correctness of the candidate and the base, (seeds, images) each, over the seeds
+    both were trained with; None without a candidate."""
+    baseline, candidate = baseline_trial(study), best_trial(study)
+    if baseline is None or not _is_candidate(candidate, baseline) or VAL_CORRECT not in candidate.user_attrs:
+        return None
     first, second = [unpack(candidate.user_attrs[VAL_CORRECT])], [unpack(baseline.user_attrs[VAL_CORRECT])]
     base_reruns = {t.user_attrs[CONFIRM_SEED]: t for t in _reruns(study, baseline.number)}
     for rerun in _reruns(study, candidate.number):
@@ -126,9 +138,7 @@ def judge(study: optuna.Study) -> Verdict:
         if paired is not None and VAL_CORRECT in rerun.user_attrs and VAL_CORRECT in paired.user_attrs:
             first.append(unpack(rerun.user_attrs[VAL_CORRECT]))
             second.append(unpack(paired.user_attrs[VAL_CORRECT]))
-    gain = paired_bootstrap(np.stack(first), np.stack(second))
-    chosen = candidate.number if gain.above_zero else baseline.number
-    return Verdict(gain.above_zero, chosen, baseline.number, candidate.number, gain, len(first))
+    return np.stack(first), np.stack(second)
 
 
 def _is_candidate(candidate: FrozenTrial | None, baseline: FrozenTrial) -> bool:
