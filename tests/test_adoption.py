@@ -7,6 +7,8 @@ import json
 import numpy as np
 import optuna
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from optuna.distributions import FloatDistribution
 
 import autorecipe
@@ -200,3 +202,15 @@ def test_a_search_tries_the_shipped_library_after_the_base_recipe(sides_data, tm
     assert json.loads((tmp_path / "s" / "summary.json").read_text())["library_used"] == ["search suite: sides (shipped)"]
     without = autorecipe.search(sides_data, out=tmp_path / "t", shipped_library=False, **options)
     assert without.study.trials[1].params.get("label_smoothing") != 0.17
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 60), st.integers(0, 2**32 - 1))
+def test_a_paired_interval_holds_its_mean_and_turns_over_when_the_pair_is_swapped(seeds, images, draw):
+    rng = np.random.default_rng(draw)
+    first, second = rng.random((seeds, images)) < 0.6, rng.random((seeds, images)) < 0.5
+    forward, backward = paired_bootstrap(first, second, resamples=300), paired_bootstrap(second, first, resamples=300)
+    assert forward.low <= forward.mean + 1e-12 and forward.mean <= forward.high + 1e-12
+    assert forward.mean == pytest.approx(-backward.mean)
+    assert forward.low == pytest.approx(-backward.high) and forward.high == pytest.approx(-backward.low)
+    assert -1 <= forward.low <= forward.high <= 1
