@@ -296,6 +296,16 @@ def test_a_time_budget_stops_the_search_and_still_leaves_a_best_recipe(tiny_npz,
     assert (tmp_path / "s" / "best_recipe.yaml").exists() and result.score > 0
 
 
+def test_a_time_budget_holds_with_the_retrain(tiny_npz, tmp_path):
+    start = time.monotonic()
+    result = small_search(tiny_npz, tmp_path / "s", budget="25s", overrides={**TINY, "epochs": 4}, library=False,
+                          retrain=True)
+    spent = time.monotonic() - start
+    assert result.run is not None and spent < 25 + 10  # an epoch past the limit at most, and the loading
+    assert result.verdict is not None
+    assert not [t for t in result.study.trials if t.state == TrialState.WAITING]  # nothing left queued
+
+
 def test_the_best_recipe_can_be_retrained_on_training_and_validation_images(tiny_npz, tmp_path):
     result = small_search(tiny_npz, tmp_path / "all", budget="1 trials", retrain=True, retrain_on_all=True,
                           library=False)
