@@ -29,7 +29,10 @@ Arms of each cell (task, seed), each trial 8 epochs (--epochs):
 Each finished arm is one line of --results (JSON); a rerun skips what is there, and a search cut off by a
 kill resumes from its study in --work. Report: per task, mean test accuracy of each arm, the gain of
 search over default with a 95% paired bootstrap interval over seeds and test images, wins/ties/losses
-(a tie: the same test predictions); overall over the six headline tasks; A/A false adoption.
+(a tie: the same test predictions); overall over the six headline tasks; A/A false adoption. The
+search's result is computed from its validation pairs under the adoption rule of the code that runs the
+report (adopted: the candidate arm's test predictions; else the default's), so a change of the rule
+re-scores every finished cell; the rule's levels table compares rules after the fact.
 
     python benchmarks/search_suite.py ../shared/data/cifar10 [--seeds 3] [--results R.jsonl] [--work DIR]
         [--hours H] [--write-library FILE]
@@ -314,10 +317,10 @@ def _write_library(done: dict, path: Path) -> None:
 # ---- the report ----------------------------------------------------------------------------------------
 
 def report(done: dict, tasks: list[str], seeds: int, work: Path) -> None:
+    """The tables: per task, the search under the adoption rule against the default; A/A; the rule's levels."""
     from rich.console import Console
     from rich.table import Table
-    from autorecipe.searching.adoption import unpack
-    from autorecipe.statistics import bootstrap_means, difference_of
+    from autorecipe.statistics import LEVEL, bootstrap_means, difference_of
 
     table = Table(title=f"search suite: search ({seeds} seeds) against the default recipe at the same compute")
     for column in ("task", "default %", "search %", "random %", "gain (points)", "95% interval", "W/T/L",
@@ -325,34 +328,31 @@ def report(done: dict, tasks: list[str], seeds: int, work: Path) -> None:
         table.add_column(column, justify="left" if column == "task" else "right")
     headline_means = []
     for task in tasks:
-        pairs = [(done[(task, s, "search")], done[(task, s, "default")]) for s in range(seeds)
-                 if (task, s, "search") in done and (task, s, "default") in done]
-        if not pairs:
+        cells = [(s, _outcome(done, task, s, work, LEVEL)) for s in range(seeds)]
+        cells = [(s, o) for s, o in cells if o is not None]
+        if not cells:
             continue
-        first = np.stack([unpack(p[0]["test_correct"]) for p in pairs]).astype(float)
-        second = np.stack([unpack(p[1]["test_correct"]) for p in pairs]).astype(float)
+        first = np.stack([o[1] for _, o in cells]).astype(float)
+        second = np.stack([o[2] for _, o in cells]).astype(float)
         means = bootstrap_means(first, second)
         gain = difference_of(float((first - second).mean()), means, "paired bootstrap over seeds and test images")
         if task in HEADLINE:
-            headline_means.append((float((first - second).mean()), means))
+            headline_means.append((gain.mean, means))
         wins = sum(1 for a, b in zip(first, second) if a.mean() > b.mean())
         ties = sum(1 for a, b in zip(first, second) if (a == b).all())
         randoms = [done[(task, s, "random")]["accuracy"] for s in range(seeds) if (task, s, "random") in done]
+        searches = [done[(task, s, "search")] for s, _ in cells]
         table.add_row(task + ("" if task in HEADLINE else " (apart)"),
                       f"{100 * second.mean():.2f}", f"{100 * first.mean():.2f}",
                       f"{100 * np.mean(randoms):.2f}" if randoms else "-",
                       f"{100 * gain.mean:+.2f}", f"[{100 * gain.low:+.2f}, {100 * gain.high:+.2f}]",
-                      f"{wins}/{ties}/{len(pairs) - wins - ties}",
-                      f"{sum(p[0]['adopted'] for p in pairs)}/{len(pairs)}",
-                      ", ".join(_candidate(p[0]) for p in pairs),
-                      ", ".join(_candidate_test(done, task, s) for s in range(seeds) if (task, s, "search") in done),
-                      ", ".join(f"{sum(p[0]['trials'].values())} ({p[0]['trials']['pruned']})" for p in pairs))
+                      f"{wins}/{ties}/{len(cells) - wins - ties}", f"{sum(o[0] for _, o in cells)}/{len(cells)}",
+                      ", ".join(_candidate(_val_pairs(done[(task, s, 'search')], work / f"{task}-{s}-search"))
+                                for s, _ in cells),
+                      ", ".join(_candidate_test(done, task, s) for s, _ in cells),
+                      ", ".join(f"{sum(r['trials'].values())} ({r['trials']['pruned']})" for r in searches))
     console = Console(width=150)
     console.print(table)
-    aa = [row["adopted"] for (task, _, arm), row in done.items() if arm == "aa" and task in tasks]
-    if aa:
-        print(f"A/A check: the adoption rule would have switched in {sum(aa)} of {len(aa)} cells "
-              f"({100 * sum(aa) / len(aa):.0f}%)")
     levels_table(done, tasks, work, console)
     if headline_means:
         overall = difference_of(float(np.mean([m for m, _ in headline_means])),
@@ -362,38 +362,57 @@ def report(done: dict, tasks: list[str], seeds: int, work: Path) -> None:
               f"{overall.points()} (95% paired bootstrap over seeds and test images)")
 
 
+def _outcome(done: dict, task: str, seed: int, work: Path, level: float, reruns_only: bool = True):
+    """(adopted, search's test correctness, default's) of a cell under the adoption rule at `level` (reruns
+    only, as the search judges; or the first scores too), from the validation pairs and the candidate arm's
+    test predictions; None until the cell's default, search and candidate arms have run."""
+    from autorecipe.searching.adoption import confirmed_gain, unpack
+    from autorecipe.statistics import paired_bootstrap
+    rows = [done.get((task, seed, arm)) for arm in ("search", "default", "candidate")]
+    if None in rows:
+        return None
+    search, default, candidate = rows
+    pairs = _val_pairs(search, work / f"{task}-{seed}-search")
+    default_correct = unpack(default["test_correct"])
+    if pairs is None or candidate.get("candidate") is None:
+        return False, default_correct, default_correct
+    gain = confirmed_gain(*pairs, level=level) if reruns_only else paired_bootstrap(*pairs, level=level)
+    return (gain.above_zero, unpack(candidate["test_correct"]) if gain.above_zero else default_correct,
+            default_correct)
+
+
 LEVELS = (0.95, 0.9, 0.8)  # adoption levels compared after the fact
 
 
 def levels_table(done: dict, tasks: list[str], work: Path, console) -> None:
-    """The adoption rule judged after the fact at other levels: how often it adopts the search's candidate
-    and what that gains on test (the candidate arm's fit), and how often it adopts in the A/A check."""
+    """The adoption rule judged after the fact at other levels, on the reruns alone (as the search judges) and
+    with the winner's first score too: how often it adopts, what that gains on test (the candidate arm's
+    fit), and how often it adopts the default recipe against itself on new seeds (A/A)."""
     from rich.table import Table
-    from autorecipe.searching.adoption import unpack
+    from autorecipe.searching.adoption import confirmed_gain, unpack
     from autorecipe.statistics import paired_bootstrap
-    table = Table(title="the adoption rule at other levels (headline tasks; test gain of what each level adopts)")
-    for column in ("level", "adopted", "mean test gain (points)", "wins/losses on test", "A/A adopted"):
+    table = Table(title="the adoption rule at other levels (headline tasks; test gain of what each rule adopts)")
+    for column in ("rule", "level", "adopted", "mean test gain (points)", "wins/losses on test", "A/A adopted"):
         table.add_column(column, justify="right")
-    for level in LEVELS:
-        gains, adopted, wins, losses, cells = {}, 0, 0, 0, 0
-        for (task, seed, arm), row in done.items():
-            candidate, default = done.get((task, seed, "candidate")), done.get((task, seed, "default"))
-            pairs = _val_pairs(row, work / f"{task}-{seed}-search") if arm == "search" else None
-            if task not in HEADLINE or arm != "search" or candidate is None or default is None:
-                continue
-            cells += 1
-            gain = 0.0
-            if pairs is not None and paired_bootstrap(*pairs, level=level).above_zero:
-                adopted += 1
-                gain = candidate["accuracy"] - default["accuracy"]
-                wins, losses = wins + (gain > 0), losses + (gain < 0)
-            gains.setdefault(task, []).append(gain)
-        aa = [paired_bootstrap(np.stack([unpack(c) for c in r["val_pairs"]["candidate"]]),
-                               np.stack([unpack(c) for c in r["val_pairs"]["base"]]), level=level).above_zero
-              for (task, _, arm), r in done.items() if arm == "aa" and "val_pairs" in r and task in tasks]
-        mean = np.mean([np.mean(g) for g in gains.values()]) if gains else float("nan")
-        table.add_row(f"{level:.0%}", f"{adopted}/{cells}", f"{100 * mean:+.2f}", f"{wins}/{losses}",
-                      f"{sum(aa)}/{len(aa)}" if aa else "-")
+    for reruns_only in (True, False):
+        for level in LEVELS:
+            gains, adopted, wins, losses, cells = {}, 0, 0, 0, 0
+            for task in HEADLINE:
+                for seed in sorted({s for (t, s, _) in done if t == task}):
+                    outcome = _outcome(done, task, seed, work, level, reruns_only)
+                    if outcome is None:
+                        continue
+                    diff = float(outcome[1].mean() - outcome[2].mean())
+                    cells, adopted = cells + 1, adopted + outcome[0]
+                    wins, losses = wins + (diff > 0), losses + (diff < 0)
+                    gains.setdefault(task, []).append(diff)
+            judge = confirmed_gain if reruns_only else paired_bootstrap
+            aa = [judge(np.stack([unpack(c) for c in r["val_pairs"]["candidate"]]),
+                        np.stack([unpack(c) for c in r["val_pairs"]["base"]]), level=level).above_zero
+                  for (task, _, arm), r in done.items() if arm == "aa" and "val_pairs" in r and task in tasks]
+            mean = np.mean([np.mean(g) for g in gains.values()]) if gains else float("nan")
+            table.add_row("reruns" if reruns_only else "first scores too", f"{level:.0%}", f"{adopted}/{cells}",
+                          f"{100 * mean:+.2f}", f"{wins}/{losses}", f"{sum(aa)}/{len(aa)}" if aa else "-")
     console.print(table)
 
 
@@ -409,12 +428,14 @@ def _val_pairs(row: dict, study_folder: Path):
     return paired_correctness(load_study(study_folder))
 
 
-def _candidate(row: dict) -> str:
-    """The search's best other recipe against the default on validation: gain and interval half-width."""
-    gain = (row.get("verdict") or {}).get("gain")
-    if not gain:
+def _candidate(pairs) -> str:
+    """The search's best other recipe against the default on validation, as the rule judges it (the reruns):
+    gain and 95% half-width in points."""
+    from autorecipe.searching.adoption import confirmed_gain
+    if pairs is None:
         return "none"
-    return f"{100 * gain['mean']:+.1f}±{50 * (gain['high'] - gain['low']):.1f}"
+    gain = confirmed_gain(*pairs)
+    return f"{100 * gain.mean:+.1f}±{50 * (gain.high - gain.low):.1f}"
 
 
 def _candidate_test(done: dict, task: str, seed: int) -> str:

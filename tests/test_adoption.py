@@ -14,9 +14,10 @@ from optuna.distributions import FloatDistribution
 import autorecipe
 from autorecipe import Recipe
 from autorecipe.budget import parse_budget
-from autorecipe.searching.adoption import (CONFIRM_SEEDS, can_confirm, held_back, judge, pack, queue_confirmations,
+from autorecipe.searching.adoption import (CONFIRM_SEEDS, confirmation_fits, held_back, judge, pack, queue_confirmations,
                                            unpack)
-from autorecipe.searching.attributes import BASELINE, CONFIRM_SEED, CONFIRMS, EPOCH_SECONDS, STOPPED, VAL_CORRECT
+from autorecipe.searching.attributes import (BASELINE, CONFIRM_SEED, CONFIRMS, EPOCH_SECONDS, STOPPED, VAL_CORRECT,
+                                             WORKER)
 from autorecipe.searching.objective import SLOWER, TrialEpochs
 from autorecipe.statistics import bootstrap_means, paired_bootstrap, paired_t_interval
 from imagegen import sides
@@ -93,8 +94,31 @@ def test_the_rule_adopts_a_clear_gain_confirmed_with_another_seed():
     candidate = base | (rng.random(200) < 0.5)
     rerun_base, rerun_candidate = rng.random(200) < 0.5, rng.random(200) < 0.8
     verdict = judge(_study_with(base, candidate, {0: rerun_base, 1: rerun_candidate}))
-    assert verdict.adopted and verdict.chosen == 1 and verdict.seeds == 2
-    assert "beats the base recipe by +" in verdict.sentence()
+    assert verdict.adopted and verdict.chosen == 1 and verdict.seeds == 1 and verdict.confirmed
+    assert "beats the base recipe by +" in verdict.sentence() and "confirmation rerun" in verdict.sentence()
+
+
+def test_the_reruns_alone_decide_not_the_winners_first_score():
+    rng = np.random.default_rng(5)
+    base = rng.random(200) < 0.5
+    lucky = base | (rng.random(200) < 0.6)  # the first score: far ahead (the best of many on these images)
+    rerun = rng.random(200) < 0.5  # on the rerun, no better than the base's
+    verdict = judge(_study_with(base, lucky, {0: rerun.copy(), 1: rerun.copy()}))
+    assert not verdict.adopted and verdict.gain.mean == 0 and verdict.confirmed
+
+
+def test_without_room_for_a_rerun_the_verdict_is_unconfirmed_and_a_missing_rerun_adopts_nothing():
+    rng = np.random.default_rng(6)
+    base = rng.random(200) < 0.4
+    better = base | (rng.random(200) < 0.5)
+    unconfirmed = judge(_study_with(base, better))
+    assert unconfirmed.adopted and not unconfirmed.confirmed and "unconfirmed" in unconfirmed.sentence()
+    study = _study_with(base, better)
+    study.add_trial(optuna.trial.create_trial(params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
+                                              state=optuna.trial.TrialState.FAIL,
+                                              user_attrs={CONFIRMS: 1, CONFIRM_SEED: 1}))
+    missing = judge(study)
+    assert not missing.adopted and missing.missing and "could not be confirmed" in missing.sentence()
 
 
 def test_confirmations_queue_the_candidate_and_the_base_once():
@@ -113,19 +137,22 @@ def test_confirmations_queue_the_candidate_and_the_base_once():
 def test_searching_holds_back_the_confirmation_reruns_and_the_retrain():
     runs = 2 * CONFIRM_SEEDS
     held = held_back(parse_budget("80 epochs"), 8, None, confirming=False, retrain=True)
-    assert held.epochs == runs * 8 and held.seconds is None and can_confirm(parse_budget("80 epochs"), held)
+    assert held.epochs == runs * 8 and held.seconds is None and confirmation_fits(parse_budget("80 epochs"), 8, None)
     small = held_back(parse_budget("20 epochs"), 8, None, confirming=False, retrain=False)
-    assert small.epochs is None and not can_confirm(parse_budget("20 epochs"), small)
+    assert small.epochs is None and not confirmation_fits(parse_budget("20 epochs"), 8, None)
     timed = held_back(parse_budget("10m"), 8, 30.0, confirming=False, retrain=True)
     assert timed.seconds == (runs + 1) * 30.0
     assert held_back(parse_budget("10m"), 8, 30.0, confirming=True, retrain=True).seconds == 30.0
+    tight = held_back(parse_budget("2m"), 8, 30.0, confirming=False, retrain=True)  # no room for reruns:
+    assert tight.seconds == 30.0 and not confirmation_fits(parse_budget("2m"), 8, 30.0)  # the retrain's only
+    assert not confirmation_fits(parse_budget("10m, 80 epochs"), 8, None)  # a time limit needs a trial's time
     assert held_back(parse_budget("20 trials"), 8, None, confirming=False, retrain=False).trials == runs
 
 
 def test_a_trial_far_slower_than_the_base_recipe_is_stopped_and_says_why():
     study = optuna.create_study(direction="maximize")
     study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5,
-                                              user_attrs={BASELINE: True, EPOCH_SECONDS: 10.0}))
+                                              user_attrs={BASELINE: True, EPOCH_SECONDS: 10.0, WORKER: "here:1"}))
 
     class Clock:
         def out_of_time(self):
@@ -138,9 +165,11 @@ def test_a_trial_far_slower_than_the_base_recipe_is_stopped_and_says_why():
         clock, max_epochs, on_epoch = Clock(), 8, None
 
     trial = study.ask()
+    trial.set_user_attr(WORKER, "here:2")
     epochs = TrialEpochs(Owner(), trial, report=False)
-    assert epochs.on_epoch({"epoch": 1, "seconds": 9 * SLOWER}) is None
-    reason = epochs.on_epoch({"epoch": 2, "seconds": 30 * SLOWER})
+    assert epochs.on_epoch({"epoch": 1, "seconds": 100 * SLOWER}) is None  # a first epoch may compile
+    assert epochs.on_epoch({"epoch": 2, "seconds": 9 * SLOWER}) is None
+    reason = epochs.on_epoch({"epoch": 3, "seconds": 30 * SLOWER})
     assert reason and "slower an epoch than the base recipe" in reason and trial.user_attrs[STOPPED] == reason
 
 
@@ -156,7 +185,7 @@ def test_the_search_turns_off_flips_that_change_the_label_and_beats_the_base(sid
                                out=tmp_path / "s", device="cpu", progress=False)
     verdict = result.verdict
     assert verdict.adopted and verdict.gain.above_zero and result.recipe.regularization.hflip is False
-    assert verdict.seeds == 1 + CONFIRM_SEEDS
+    assert verdict.confirmed and verdict.seeds == CONFIRM_SEEDS
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["adoption"]["adopted"] and summary["adoption"]["gain"]["low"] > 0
     from autorecipe.searching.search import trial_recipe

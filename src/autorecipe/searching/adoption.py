@@ -4,9 +4,12 @@ The base recipe (the default recipe unless --recipe or --set change it) is the s
 trial. When the budget for searching is spent, the best other recipe (the candidate) and the
 base are trained again with CONFIRM_SEEDS more seeds: reruns counted in the budget, which the
 search keeps back for them (`held_back`). The candidate is adopted only when its gain over the
-base, paired on the same validation images and seeds, has a 95% paired-bootstrap interval
-above zero (statistics.paired_bootstrap); otherwise the search returns the base recipe and
-says that no better recipe was found within the budget.
+base on the reruns, paired on the same validation images and seeds, has a 95% paired-bootstrap
+interval above zero (statistics.paired_bootstrap); otherwise the search returns the base recipe
+and says that no better recipe was found within the budget. The reruns alone decide: the
+candidate's first score is the best of many on the same images, so it is biased upwards (the
+winner's curse). Without room in the budget for reruns, the first scores decide, and the
+verdict says it is unconfirmed.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class Verdict:
     candidate: int | None
     gain: Difference | None  # candidate minus base, paired; None when there is no candidate to compare
     seeds: int  # seeds in the comparison
+    confirmed: bool = False  # judged on confirmation reruns (else on the first scores: no room for reruns)
+    missing: bool = False  # the candidate's reruns were queued but did not finish: not adopted
 
     def sentence(self) -> str:
         """The verdict in plain words, for the summary and the log."""
@@ -42,15 +47,19 @@ class Verdict:
             return f"the base recipe has no score to compare with; returning the best trial ({self.chosen})"
         if self.candidate is None:
             return "no better recipe found within the budget: no other recipe scored above the base recipe"
-        seeds = f"{self.seeds} seed{'s' if self.seeds > 1 else ''}"
+        if self.missing:
+            return (f"no better recipe found within the budget: the best, trial {self.candidate}, could not be "
+                    "confirmed (its rerun did not finish)")
+        runs = (f"on {self.seeds} confirmation rerun{'s' if self.seeds > 1 else ''}" if self.confirmed
+                else "unconfirmed: the budget had no room for a confirmation rerun")
         if self.adopted:
-            return f"trial {self.candidate} beats the base recipe by {self.gain} on validation ({seeds})"
+            return f"trial {self.candidate} beats the base recipe by {self.gain} on validation ({runs})"
         return (f"no better recipe found within the budget: the best, trial {self.candidate}, scored "
-                f"{self.gain} against the base recipe on validation ({seeds}), within the noise")
+                f"{self.gain} against the base recipe on validation ({runs}), within the noise")
 
     def to_dict(self) -> dict:
         return {"adopted": self.adopted, "chosen_trial": self.chosen, "baseline_trial": self.baseline,
-                "candidate_trial": self.candidate, "seeds": self.seeds,
+                "candidate_trial": self.candidate, "seeds": self.seeds, "confirmed": self.confirmed,
                 "gain": self.gain.to_dict() if self.gain else None, "verdict": self.sentence()}
 
 
@@ -72,25 +81,37 @@ def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
                  if t.user_attrs.get(BASELINE) and CONFIRMS not in t.user_attrs), None)
 
 
+def confirmation_fits(budget: Budget, trial_epochs: int, trial_seconds: float | None) -> bool:
+    """Whether every limit of `budget` has room for the confirmation reruns beside as many trials again (and,
+    with a time limit, the retrain); a time limit needs the trials' seconds to know."""
+    runs = 2 * CONFIRM_SEEDS
+    room = []
+    if budget.trials:
+        room.append(budget.trials >= 2 * runs)
+    if budget.epochs:
+        room.append(budget.epochs >= 2 * runs * trial_epochs)
+    if budget.seconds:
+        room.append(bool(trial_seconds) and budget.seconds >= 2 * (runs + 1) * trial_seconds)
+    return all(room)
+
+
 def held_back(budget: Budget, trial_epochs: int, trial_seconds: float | None, *, confirming: bool,
               retrain: bool) -> Budget:
     """What the trials leave of `budget` for what follows them: while searching (not `confirming`), the
-    confirmation reruns' trials, epochs and seconds; and, with `retrain`, the retrain's seconds. Times are
-    the base trial's (none before it has run); nothing is held of a limit too small to hold it beside a
-    few trials."""
-    runs = 0 if confirming else 2 * CONFIRM_SEEDS
-    trials = runs if budget.trials and budget.trials >= 2 * runs else None
-    epochs = runs * trial_epochs if budget.epochs and budget.epochs >= 2 * runs * trial_epochs else None
-    seconds, timed = None, runs + int(retrain)
-    if budget.seconds and trial_seconds and budget.seconds >= 2 * timed * trial_seconds:
-        seconds = timed * trial_seconds
-    return Budget(trials or None, seconds or None, epochs or None)
+    confirmation reruns' trials, epochs and seconds when they fit; with `retrain` and a time limit, one
+    trial's seconds for the retrain. `trial_seconds` is a full trial's time (the slower of the base and the
+    best trial so far; None before one has run)."""
+    runs = 2 * CONFIRM_SEEDS if not confirming and confirmation_fits(budget, trial_epochs, trial_seconds) else 0
+    seconds = 0.0
+    if budget.seconds and trial_seconds:
+        seconds = runs * trial_seconds + (trial_seconds if retrain and budget.seconds >= 2 * trial_seconds else 0)
+    return Budget(runs if budget.trials and runs else None, seconds or None,
+                  runs * trial_epochs if budget.epochs and runs else None)
 
 
-def can_confirm(budget: Budget, held: Budget) -> bool:
-    """Whether searching held room for the reruns in every limit of `budget` (`held` as held_back gave it)."""
-    return all(getattr(held, limit) is not None for limit in ("trials", "seconds", "epochs")
-               if getattr(budget, limit) is not None)
+def waiting_reruns(study: optuna.Study) -> bool:
+    """Whether confirmation reruns wait to run (queued now, or queued again after a kill)."""
+    return any(t.state == TrialState.WAITING and CONFIRMS in t.user_attrs for t in study.get_trials(deepcopy=False))
 
 
 def queue_confirmations(study: optuna.Study, seed: int) -> int:
@@ -116,26 +137,40 @@ def judge(study: optuna.Study, level: float = LEVEL) -> Verdict:
     both were trained with (adopted when its `level` interval is above zero)."""
     baseline, candidate = baseline_trial(study), best_trial(study)
     if baseline is None:
-        return Verdict(False, candidate.number, None, None, None, 0)
+        return None if candidate is None else Verdict(False, candidate.number, None, None, None, 0)
     paired = paired_correctness(study)
     if paired is None:
         return Verdict(False, baseline.number, baseline.number, None, None, 1)
-    gain = paired_bootstrap(*paired, level=level)
+    if len(paired[0]) == 1 and _reruns(study, candidate.number, done=False, failed=True):
+        return Verdict(False, baseline.number, baseline.number, candidate.number, None, 1, missing=True)
+    gain = confirmed_gain(*paired, level=level)
     chosen = candidate.number if gain.above_zero else baseline.number
-    return Verdict(gain.above_zero, chosen, baseline.number, candidate.number, gain, len(paired[0]))
+    confirmed = len(paired[0]) > 1
+    return Verdict(gain.above_zero, chosen, baseline.number, candidate.number, gain,
+                   len(paired[0]) - 1 if confirmed else 1, confirmed)
+
+
+def confirmed_gain(first: np.ndarray, second: np.ndarray, level: float = LEVEL) -> Difference:
+    """The rule's paired gain of candidate over base, from `paired_correctness`'s rows (the first scores, then
+    the reruns): the reruns alone when there are any, else the first scores."""
+    rows = slice(1, None) if len(first) > 1 else slice(None)
+    return paired_bootstrap(first[rows], second[rows], level=level)
 
 
 def paired_correctness(study: optuna.Study) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per-image validation correctness of the candidate and the base, (seeds, images) each, over the seeds
-    both were trained with; None without a candidate."""
+    """Per-image validation correctness of the candidate and the base, (seeds, images) each: the first
+    scores, then the confirmation reruns both finished; None without a candidate."""
     baseline, candidate = baseline_trial(study), best_trial(study)
     if baseline is None or not _is_candidate(candidate, baseline) or VAL_CORRECT not in candidate.user_attrs:
         return None
     first, second = [unpack(candidate.user_attrs[VAL_CORRECT])], [unpack(baseline.user_attrs[VAL_CORRECT])]
+    if len(first[0]) != len(second[0]):  # scored on other images (a changed validation set): not paired
+        return None
     base_reruns = {t.user_attrs[CONFIRM_SEED]: t for t in _reruns(study, baseline.number)}
     for rerun in _reruns(study, candidate.number):
         paired = base_reruns.get(rerun.user_attrs[CONFIRM_SEED])
-        if paired is not None and VAL_CORRECT in rerun.user_attrs and VAL_CORRECT in paired.user_attrs:
+        if (paired is not None and VAL_CORRECT in rerun.user_attrs and VAL_CORRECT in paired.user_attrs
+                and len(unpack(rerun.user_attrs[VAL_CORRECT])) == len(first[0])):
             first.append(unpack(rerun.user_attrs[VAL_CORRECT]))
             second.append(unpack(paired.user_attrs[VAL_CORRECT]))
     return np.stack(first), np.stack(second)
@@ -147,7 +182,10 @@ def _is_candidate(candidate: FrozenTrial | None, baseline: FrozenTrial) -> bool:
             and candidate.number != baseline.number and candidate.value > baseline.value)
 
 
-def _reruns(study: optuna.Study, number: int, done: bool = True) -> list[FrozenTrial]:
-    """The confirmation reruns of trial `number`: complete ones, or (done=False) also waiting or running."""
+def _reruns(study: optuna.Study, number: int, done: bool = True, failed: bool = False) -> list[FrozenTrial]:
+    """The confirmation reruns of trial `number`: complete ones, or (done=False) also waiting or running, and
+    (failed) also failed or pruned ones."""
     states = (TrialState.COMPLETE,) if done else (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
+    if failed:
+        states += (TrialState.FAIL, TrialState.PRUNED)
     return [t for t in study.get_trials(deepcopy=False, states=states) if t.user_attrs.get(CONFIRMS) == number]

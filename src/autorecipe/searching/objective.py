@@ -155,20 +155,28 @@ class TrialEpochs(Callback):
         return self._too_slow()
 
     def _too_slow(self) -> str | None:
-        """Why this trial stops for its cost: more than SLOWER times the base recipe's seconds an epoch."""
+        """Why this trial stops for its cost: its latest epoch (not the first, which may compile or warm up)
+        took more than SLOWER times, and SLOWER_BY seconds more than, the base recipe's mean epoch on the same
+        host."""
         trial = self.trial
-        if trial.user_attrs.get(BASELINE) or CONFIRMS in trial.user_attrs:
+        if len(self.seconds) < 2 or trial.user_attrs.get(BASELINE) or CONFIRMS in trial.user_attrs:
             return None
         baseline = baseline_trial(trial.study)
-        reference = baseline.user_attrs.get(EPOCH_SECONDS) if baseline is not None else None
-        seconds = trial.user_attrs[EPOCH_SECONDS]
+        if baseline is None or _host(baseline) != _host(trial):
+            return None
+        reference, seconds = baseline.user_attrs.get(EPOCH_SECONDS), self.seconds[-1]
         if not reference or seconds <= SLOWER * reference or seconds - reference < SLOWER_BY:
             return None
-        reason = (f"{trial.user_attrs[EPOCH_SECONDS] / reference:.1f}x slower an epoch than the base recipe "
-                  f"(trial {baseline.number}); the search stops trials over {SLOWER:g}x")
+        reason = (f"{seconds / reference:.1f}x slower an epoch than the base recipe (trial {baseline.number}); "
+                  f"the search stops trials over {SLOWER:g}x")
         trial.set_user_attr(STOPPED, reason)
         log.warning("trial %d stopped: %s", trial.number, reason)
         return reason
+
+
+def _host(trial) -> str:
+    """The host a trial ran on (its worker attribute is host:pid)."""
+    return str(trial.user_attrs.get(WORKER, "")).rpartition(":")[0]
 
 
 def _best(result: TrainResult) -> float:

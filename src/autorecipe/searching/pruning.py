@@ -43,7 +43,7 @@ def make_pruner(name: str, max_epochs: int, min_epochs: int | None = None, folds
     """The search's pruner: for cross-validation the Wilcoxon test over folds; else the pruner called
     `name` over epochs (racing the incumbent by default), with local steps judged by the racing rule."""
     if folds:
-        return optuna.pruners.WilcoxonPruner(p_threshold=WILCOXON_P)
+        return KeptWhole(optuna.pruners.WilcoxonPruner(p_threshold=WILCOXON_P))
     first = min_resource(max_epochs, min_epochs)
     if name == "race":
         return KeptWhole(RacePruner(first))

@@ -35,7 +35,8 @@ from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..run import Run
 from ..training.setup import resolve_flip
-from .adoption import Verdict, baseline_trial, can_confirm, held_back, judge, queue_confirmations
+from .adoption import (Verdict, baseline_trial, confirmation_fits, held_back, judge, queue_confirmations,
+                       waiting_reruns)
 from .attributes import LIBRARY_USED, REFERENCE
 from .budgets import BudgetClock
 from .display import LiveTrials
@@ -234,11 +235,10 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, l
             if not queue_next(study) and local and propose(study, trainer.space, trainer.base, trainer.seed):
                 log.info("trial %d: a local step from the best recipe so far", len(study.trials) - 1)
             study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
-        if can_confirm(clock.budget, clock.held) and queue_confirmations(study, trainer.seed):
+        if confirmation_fits(clock.budget, *_trial_cost(study, trainer)) and queue_confirmations(study, trainer.seed):
             log.info("confirming: the best recipe and the base recipe trained again with another seed")
-            while (_keep_going(study, trainer, clock, confirming=True, retrain=retrain)
-                   and any(t.state == TrialState.WAITING for t in study.get_trials(deepcopy=False))):
-                study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
+        while waiting_reruns(study) and _keep_going(study, trainer, clock, confirming=True, retrain=retrain):
+            study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
     except KeyboardInterrupt:
         log.warning("search interrupted; resume it with --resume")
         return "interrupted"
@@ -251,10 +251,15 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, l
 def _keep_going(study: optuna.Study, trainer: Trainer, clock: BudgetClock, confirming: bool, retrain: bool) -> bool:
     """Whether another trial fits the budget, less what is held back for what comes after it (the
     confirmation reruns while searching; the retrain's time with a time budget)."""
-    base = baseline_trial(study)
-    clock.hold(held_back(clock.budget, trainer.max_epochs * (trainer.folds or 1),
-                         trial_seconds(base) if base else None, confirming=confirming, retrain=retrain))
+    clock.hold(held_back(clock.budget, *_trial_cost(study, trainer), confirming=confirming, retrain=retrain))
     return not clock.exhausted()
+
+
+def _trial_cost(study: optuna.Study, trainer: Trainer) -> tuple[int, float | None]:
+    """A full trial's epochs, and its seconds: the slower of the base trial and the best trial so far."""
+    seconds = [trial_seconds(t) for t in (baseline_trial(study), best_trial(study)) if t is not None]
+    seconds = [s for s in seconds if s]
+    return trainer.max_epochs * (trainer.folds or 1), max(seconds) if seconds else None
 
 
 def _summarize(study, space, base: Recipe, splits, out: Path, status: str, library, seed: int,
