@@ -87,6 +87,7 @@ def main() -> None:
     args = parser.parse_args()
 
     done = _read(args.results)
+    _backfill(done, args.work, args.results)
     tasks = [t for t in args.tasks.split(",") if t]
     if args.write_library:
         _write_library(done, args.write_library)
@@ -106,7 +107,7 @@ def main() -> None:
         data = load_task(task, seed, args.root)
         began = time.monotonic()
         row = ARMS[arm](task, seed, data, done, args)
-        row.update(task=task, seed=seed, arm=arm, seconds=round(time.monotonic() - began, 1))
+        row.update(task=task, seed=seed, arm=arm, seconds=round(time.monotonic() - began, 1), commit=_commit())
         done[(task, seed, arm)] = row
         with args.results.open("a") as f:
             f.write(json.dumps(row) + "\n")
@@ -351,7 +352,7 @@ def report(done: dict, tasks: list[str], seeds: int, work: Path) -> None:
                                 for s, _ in cells),
                       ", ".join(_candidate_test(done, task, s) for s, _ in cells),
                       ", ".join(f"{sum(r['trials'].values())} ({r['trials']['pruned']})" for r in searches))
-    console = Console(width=150)
+    console = Console(width=190)
     console.print(table)
     levels_table(done, tasks, work, console)
     if headline_means:
@@ -444,6 +445,29 @@ def _candidate_test(done: dict, task: str, seed: int) -> str:
     if row is None or default is None:
         return "-"
     return "none" if row.get("candidate") is None else f"{100 * (row['accuracy'] - default['accuracy']):+.1f}"
+
+
+def _commit() -> str:
+    """The commit of the code that runs (recorded with each arm: cells of another search design can be told)."""
+    import subprocess
+    found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                           cwd=Path(__file__).parent)
+    return found.stdout.strip() or "unknown"
+
+
+def _backfill(done: dict, work: Path, path: Path) -> None:
+    """Give search rows written before they kept their validation pairs the pairs from their studies (while
+    --work still holds them), and rewrite the results file."""
+    changed = False
+    for (task, seed, arm), row in done.items():
+        if arm == "search" and "val_pairs" not in row and (work / f"{task}-{seed}-search" / "search.json").exists():
+            from autorecipe.searching.adoption import pack
+            pairs = _val_pairs(row, work / f"{task}-{seed}-search")
+            row["val_pairs"] = None if pairs is None else {"candidate": [pack(c) for c in pairs[0]],
+                                                           "base": [pack(c) for c in pairs[1]]}
+            changed = True
+    if changed:
+        path.write_text("".join(json.dumps(row) + "\n" for row in done.values()))
 
 
 def _read(path: Path) -> dict:
