@@ -1,7 +1,7 @@
 """A search's spending against its budget (see budget.py for the grammar): the first limit reached ends it.
 
 While it searches, a part of each limit may be held back (`hold`) for the confirmation reruns of
-the never-worse rule (adoption.py), which `release` hands back to them.
+the never-worse rule (adoption.py) and the retrain; `release` hands it all back.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class BudgetClock:
         self.held = held
 
     def release(self) -> None:
-        """Hand what was held back to the trials that follow (the confirmation reruns)."""
+        """Hand back everything held (before the retrain)."""
         self.held = Budget()
 
     def epochs_used(self) -> int:

@@ -62,6 +62,11 @@ class Entry:
     date: str
     shipped: bool = False  # from the library the package ships, not the user's
 
+    @property
+    def label(self) -> str:
+        """How the search names the entry: its description, marked when shipped."""
+        return (self.description or "unnamed") + (" (shipped)" if self.shipped else "")
+
 
 def library_dir(path: str | Path | None = None) -> Path:
     """The library folder: `path`, else $AUTORECIPE_LIBRARY, else ~/.autorecipe/library."""

@@ -55,6 +55,8 @@ from .warm_start import plan, queue_next, strong_recipes
 
 log = logging.getLogger("autorecipe")
 
+RESOLVED = ("image_size", "channels", "hflip")  # knobs the data resolves; kept in the study's REFERENCE
+
 
 @dataclass
 class SearchResult:
@@ -127,13 +129,11 @@ def search(
     if budget is not None or not resume:
         settings.budget = str(parse_budget(budget if budget is not None else "20 trials"))
     budget = parse_budget(settings.budget)
-    base = Recipe.from_dict(settings.recipe).with_values(fixed_values(settings.space))
     dev = choose_device(device)
-    search_space = build_space(settings.buckets, settings.space, settings.fixed)
+    base, search_space = _base_and_space(settings)
     left_out = {} if resume else _leave_out_slow(settings, search_space, dev)
     if left_out:
-        base = Recipe.from_dict(settings.recipe).with_values(fixed_values(settings.space))
-        search_space = build_space(settings.buckets, settings.space, settings.fixed)
+        base, search_space = _base_and_space(settings)
     max_epochs, folds = base.optimization.epochs, settings.cv
     if folds is not None and not 2 <= folds <= 20:
         raise AutorecipeError(f"--cv {folds}: use from 2 to 20 folds")
@@ -161,9 +161,7 @@ def search(
                 warn_if_coarse(splits.val)
             base = resolve_flip(splits.recipe, splits.train)
             study = _open_study(settings, out, sampler_, pruner_, resume)
-            study.set_user_attr(REFERENCE, Recipe().with_values({"image_size": base.data.image_size,
-                                                                 "channels": base.data.channels,
-                                                                 "hflip": base.regularization.hflip}).to_dict())
+            study.set_user_attr(REFERENCE, Recipe().with_values({name: base.get(name) for name in RESOLVED}).to_dict())
             if resume:  # a new random stream: a resumed or second worker must not redraw the first one's
                 study.sampler = make_sampler(settings.sampler, search_space, fresh_seed(settings.seed, study))
             settings.save(out)
@@ -172,13 +170,12 @@ def search(
                 warm = nearest(shelf, splits.train, shipped=settings.shipped_library) if library is not False else []
                 planned = plan(study, search_space, base, [r for _, r in warm] + strong_recipes(base, len(splits.train)))
                 log.info("warm start: %d recipes planned (%d from the library)", planned, len(warm))
-                study.set_user_attr(LIBRARY_USED, [(e.description or "unnamed") + (" (shipped)" if e.shipped else "")
-                                                   for e, _ in warm])
+                study.set_user_attr(LIBRARY_USED, [e.label for e, _ in warm])
                 if warm:
                     _say(live, f"after the base recipe, the best recipes of {len(warm)} similar past dataset(s) in the "
                                f"recipe library {shelf} and the shipped one: "
-                               + "; ".join(f"{e.description or 'unnamed'}{' (shipped)' if e.shipped else ''} "
-                                           f"({e.dataset.images:,} images, {100 * e.score:.1f}%)" for e, _ in warm)
+                               + "; ".join(f"{e.label} ({e.dataset.images:,} images, {100 * e.score:.1f}%)"
+                                           for e, _ in warm)
                                + " (--no-library leaves them out and makes the search repeatable)")
             clock = BudgetClock(budget, study)
             trainer = Trainer(search_space, base, _data_source(data, val, splits, settings), dev, clock,
@@ -188,7 +185,7 @@ def search(
             if result.verdict is not None:
                 _say(live, result.verdict.sentence())
             if retrain and status == "completed":
-                clock.hold(Budget())
+                clock.release()
                 left = clock.seconds_left()  # with a time budget, the retrain trains within what is left
                 result.run = fit(data, val=val, test=test, recipe=result.recipe, device=device, out=out / "final",
                                  budget=None if left is None else f"{max(1.0, left):.0f}s",
@@ -197,6 +194,12 @@ def search(
             return result
     finally:
         optuna.logging.set_verbosity(optuna_verbosity)
+
+
+def _base_and_space(settings: SearchSettings) -> tuple[Recipe, SearchSpace]:
+    """The base recipe (with the knobs the space file fixes) and the search space a search's settings give."""
+    base = Recipe.from_dict(settings.recipe).with_values(fixed_values(settings.space))
+    return base, build_space(settings.buckets, settings.space, settings.fixed)
 
 
 def _leave_out_slow(settings: SearchSettings, space: SearchSpace, device) -> dict[str, str]:
@@ -310,10 +313,9 @@ def trial_recipe(folder: str | Path, number: int) -> Recipe:
     study = load_study(folder)
     if not 0 <= number < len(study.trials):
         raise AutorecipeError(f"{folder}: no trial {number}; the study has {len(study.trials)}")
-    base = Recipe.from_dict(settings.recipe).with_values(fixed_values(settings.space))
-    resolved = Recipe.from_dict(study.user_attrs.get(REFERENCE, base.to_dict()))  # the size, colour and flips
-    base = base.with_values({name: resolved.get(name) for name in ("image_size", "channels", "hflip")})  # of the data
-    space = build_space(settings.buckets, settings.space, settings.fixed)
+    base, space = _base_and_space(settings)
+    resolved = Recipe.from_dict(study.user_attrs.get(REFERENCE, base.to_dict()))
+    base = base.with_values({name: resolved.get(name) for name in RESOLVED})
     return space.recipe_of(study.trials[number], base).with_values({RESOURCE_KNOB: base.optimization.epochs})
 
 
