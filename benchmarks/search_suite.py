@@ -23,8 +23,11 @@ Arms of each cell (task, seed), each trial 8 epochs (--epochs):
   candidate the search's best other recipe fitted with the cell's seed, adopted or not (what adopting
            every candidate would have scored: the cost of the adoption rule's caution);
   random   random search at the same compute, no pruning, no warm start (--random-tasks only);
-  aa       the A/A check: the default recipe with two new seeds against the default at the cell's seed and
-           the next, judged by the search's adoption rule (would it have switched?).
+  aa       the A/A check: the default recipe against itself, judged by the search's adoption rule (would it
+           have switched?): its confirmation rerun cross-fitted as the search's is (the same two halves of
+           the labelled images), the "candidate" trained with a new seed (seed + AA_SEEDS).
+The search and random arms get the task's labelled images pooled and split them themselves (the same
+seeded split as the other arms'), so the search's confirmation reruns are cross-fitted over all of them.
 
 Each finished arm is one line of --results (JSON); a rerun skips what is there, and a search cut off by a
 kill resumes from its study in --work. Report: per task, mean test accuracy of each arm, the gain of
@@ -63,6 +66,8 @@ AA_SEEDS = 100  # the A/A arm's new seeds: seed + AA_SEEDS and the one after
 class Task:
     """One task's images as uint8 arrays (N, H, W, C): training (with its validation split) and test."""
 
+    x: np.ndarray  # every labelled image, before the validation split (what the search gets)
+    y: np.ndarray
     train_x: np.ndarray
     train_y: np.ndarray
     val_x: np.ndarray
@@ -123,7 +128,7 @@ def load_task(name: str, seed: int, root: Path) -> Task:
     from autorecipe.data.split import stratified_split
     x, y, test_x, test_y = _images(name, root)
     train_index, val_index = stratified_split(y, 0.1, seed)
-    return Task(x[train_index], y[train_index], x[val_index], y[val_index], test_x, test_y)
+    return Task(x, y, x[train_index], y[train_index], x[val_index], y[val_index], test_x, test_y)
 
 
 def _images(name: str, root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -194,19 +199,17 @@ def arm_default(task: str, seed: int, data: Task, done: dict, args) -> dict:
 def arm_search(task: str, seed: int, data: Task, done: dict, args) -> dict:
     import autorecipe
     from autorecipe import Recipe
-    from autorecipe.searching.adoption import pack, paired_correctness
+    from autorecipe.searching.adoption import paired_correctness
     out = args.work / f"{task}-{seed}-search"
     library = _library_without(task, done, args.work / f"{task}-{seed}-library")
     before = (library / "library.jsonl").read_text().splitlines()
-    result = autorecipe.search((data.train_x, data.train_y), val=(data.val_x, data.val_y),
-                               budget=f"{args.fits * args.epochs} epochs", epochs=args.epochs, seed=seed,
-                               library=library, shipped_library=False, retrain=False, out=out,
+    result = autorecipe.search((data.x, data.y), budget=f"{args.fits * args.epochs} epochs", epochs=args.epochs,
+                               seed=seed, library=library, shipped_library=False, retrain=False, out=out,
                                resume=(out / "search.json").exists(),
                                device=args.device, progress=False)
     verdict = result.verdict
     paired = paired_correctness(result.study)  # for judging the rule at other levels in the report
-    row = {"val_pairs": None if paired is None else {"candidate": [pack(c) for c in paired[0]],
-                                                     "base": [pack(c) for c in paired[1]]},
+    row = {"val_pairs": None if paired is None else paired.packed(),
            "adopted": bool(verdict and verdict.adopted), "verdict": verdict.to_dict() if verdict else None,
            "epochs_used": json.loads((out / "summary.json").read_text())["epochs_used"],
            "trials": result.counts, "library_used": sorted({json.loads(line)["description"] for line in before}),
@@ -240,24 +243,39 @@ def arm_candidate(task: str, seed: int, data: Task, done: dict, args) -> dict:
 def arm_random(task: str, seed: int, data: Task, done: dict, args) -> dict:
     import autorecipe
     out = args.work / f"{task}-{seed}-random"
-    result = autorecipe.search((data.train_x, data.train_y), val=(data.val_x, data.val_y),
-                               budget=f"{args.fits * args.epochs} epochs", epochs=args.epochs, seed=seed,
-                               sampler="random", pruner="none", warm_start=False, library=False, retrain=False,
+    result = autorecipe.search((data.x, data.y), budget=f"{args.fits * args.epochs} epochs", epochs=args.epochs,
+                               seed=seed, sampler="random", pruner="none", warm_start=False, library=False, retrain=False,
                                out=out, resume=(out / "search.json").exists(), device=args.device, progress=False)
     return _fit_row(data, result.recipe, seed, args, args.work / f"{task}-{seed}-random-chosen")
 
 
 def arm_aa(task: str, seed: int, data: Task, done: dict, args) -> dict:
-    """The adoption rule on the default recipe against itself: new seeds (candidate) against the cell's."""
-    from autorecipe.statistics import paired_bootstrap
-    from autorecipe.searching.adoption import unpack
-    base = [done.get((task, seed, "default")) or arm_default(task, seed, data, done, args)]
-    base.append(_fit_row(data, {}, seed + 1, args, args.work / f"{task}-{seed}-aa-base"))
-    new = [_fit_row(data, {}, seed + AA_SEEDS + k, args, args.work / f"{task}-{seed}-aa-{k}") for k in range(2)]
-    gain = paired_bootstrap(np.stack([unpack(r["val_correct"]) for r in new]),
-                            np.stack([unpack(r["val_correct"]) for r in base]))
-    return {"adopted": gain.above_zero, "gain": gain.to_dict(),
-            "val_pairs": {"candidate": [r["val_correct"] for r in new], "base": [r["val_correct"] for r in base]}}
+    """The adoption rule on the default recipe against itself: a first score with a new seed against the
+    default arm's, then the confirmation rerun as the search makes it (cross-fitted with seed + 1 over the
+    labelled images in the search's order), the "candidate" trained with the new seed."""
+    from autorecipe.searching.adoption import Paired, confirmation_folds, unpack
+    default = done.get((task, seed, "default")) or arm_default(task, seed, data, done, args)
+    new = _fit_row(data, {}, seed + AA_SEEDS, args, args.work / f"{task}-{seed}-aa-first")
+    x, y = np.concatenate([data.train_x, data.val_x]), np.concatenate([data.train_y, data.val_y])
+    reruns = {}
+    for name, train_seed in (("base", seed + 1), ("candidate", seed + AA_SEEDS)):
+        parts = [_fit_fold(x, y, train, score, train_seed, args, args.work / f"{task}-{seed}-aa-{name}-{k}")
+                 for k, (train, score) in enumerate(confirmation_folds(y, seed + 1))]
+        reruns[name] = np.concatenate(parts)[None]
+    paired = Paired((unpack(new["val_correct"]), unpack(default["val_correct"])),
+                    (reruns["candidate"], reruns["base"]))
+    gain = paired.gain()
+    return {"adopted": gain.above_zero, "gain": gain.to_dict(), "val_pairs": paired.packed()}
+
+
+def _fit_fold(x: np.ndarray, y: np.ndarray, train: np.ndarray, score: np.ndarray, seed: int, args,
+              out: Path) -> np.ndarray:
+    """The default recipe fitted on images `train` (scored on `score` as its validation images): per image of
+    `score`, right or wrong."""
+    import autorecipe
+    run = autorecipe.fit((x[train], y[train]), val=(x[score], y[score]), epochs=args.epochs, seed=seed, out=out,
+                         device=args.device, progress=False)
+    return _correct(run, x[score], y[score])
 
 
 ARMS = {"default": arm_default, "search": arm_search, "candidate": arm_candidate, "random": arm_random,
@@ -367,7 +385,7 @@ def _outcome(done: dict, task: str, seed: int, work: Path, level: float, reruns_
     """(adopted, search's test correctness, default's) of a cell under the adoption rule at `level` (reruns
     only, as the search judges; or the first scores too), from the validation pairs and the candidate arm's
     test predictions; None until the cell's default, search and candidate arms have run."""
-    from autorecipe.searching.adoption import confirmed_gain, unpack
+    from autorecipe.searching.adoption import unpack
     from autorecipe.statistics import paired_bootstrap
     rows = [done.get((task, seed, arm)) for arm in ("search", "default", "candidate")]
     if None in rows:
@@ -377,7 +395,7 @@ def _outcome(done: dict, task: str, seed: int, work: Path, level: float, reruns_
     default_correct = unpack(default["test_correct"])
     if pairs is None or candidate.get("candidate") is None:
         return False, default_correct, default_correct
-    gain = confirmed_gain(*pairs, level=level) if reruns_only else paired_bootstrap(*pairs, level=level)
+    gain = pairs.gain(level) if reruns_only else paired_bootstrap(*pairs.pooled(), level=level)
     return (gain.above_zero, unpack(candidate["test_correct"]) if gain.above_zero else default_correct,
             default_correct)
 
@@ -390,7 +408,7 @@ def levels_table(done: dict, tasks: list[str], work: Path, console) -> None:
     with the winner's first score too: how often it adopts, what that gains on test (the candidate arm's
     fit), and how often it adopts the default recipe against itself on new seeds (A/A)."""
     from rich.table import Table
-    from autorecipe.searching.adoption import confirmed_gain, unpack
+    from autorecipe.searching.adoption import Paired
     from autorecipe.statistics import paired_bootstrap
     table = Table(title="the adoption rule at other levels (headline tasks; test gain of what each rule adopts)")
     for column in ("rule", "level", "adopted", "mean test gain (points)", "wins/losses on test", "A/A adopted"):
@@ -407,10 +425,10 @@ def levels_table(done: dict, tasks: list[str], work: Path, console) -> None:
                     cells, adopted = cells + 1, adopted + outcome[0]
                     wins, losses = wins + (diff > 0), losses + (diff < 0)
                     gains.setdefault(task, []).append(diff)
-            judge = confirmed_gain if reruns_only else paired_bootstrap
-            aa = [judge(np.stack([unpack(c) for c in r["val_pairs"]["candidate"]]),
-                        np.stack([unpack(c) for c in r["val_pairs"]["base"]]), level=level).above_zero
-                  for (task, _, arm), r in done.items() if arm == "aa" and "val_pairs" in r and task in tasks]
+            aa = [Paired.unpacked(r["val_pairs"]) for (task, _, arm), r in done.items()
+                  if arm == "aa" and "val_pairs" in r and task in tasks]
+            aa = [(p.gain(level) if reruns_only else paired_bootstrap(*p.pooled(), level=level)).above_zero
+                  for p in aa]
             mean = np.mean([np.mean(g) for g in gains.values()]) if gains else float("nan")
             table.add_row("reruns" if reruns_only else "first scores too", f"{level:.0%}", f"{adopted}/{cells}",
                           f"{100 * mean:+.2f}", f"{wins}/{losses}", f"{sum(aa)}/{len(aa)}" if aa else "-")
@@ -418,11 +436,11 @@ def levels_table(done: dict, tasks: list[str], work: Path, console) -> None:
 
 
 def _val_pairs(row: dict, study_folder: Path):
-    """(candidate, base) per-image validation correctness of a search cell, from its row or its study."""
-    from autorecipe.searching.adoption import paired_correctness, unpack
+    """The candidate's and the base's per-image validation correctness (adoption.Paired) of a search cell, from
+    its row or its study."""
+    from autorecipe.searching.adoption import Paired, paired_correctness
     if row.get("val_pairs"):
-        return (np.stack([unpack(c) for c in row["val_pairs"]["candidate"]]),
-                np.stack([unpack(c) for c in row["val_pairs"]["base"]]))
+        return Paired.unpacked(row["val_pairs"])
     if "val_pairs" in row or not (study_folder / "search.json").exists():
         return None
     from autorecipe.searching.search import load_study
@@ -432,10 +450,9 @@ def _val_pairs(row: dict, study_folder: Path):
 def _candidate(pairs) -> str:
     """The search's best other recipe against the default on validation, as the rule judges it (the reruns):
     gain and 95% half-width in points."""
-    from autorecipe.searching.adoption import confirmed_gain
     if pairs is None:
         return "none"
-    gain = confirmed_gain(*pairs)
+    gain = pairs.gain()
     return f"{100 * gain.mean:+.1f}±{50 * (gain.high - gain.low):.1f}"
 
 
@@ -461,10 +478,8 @@ def _backfill(done: dict, work: Path, path: Path) -> None:
     changed = False
     for (task, seed, arm), row in done.items():
         if arm == "search" and "val_pairs" not in row and (work / f"{task}-{seed}-search" / "search.json").exists():
-            from autorecipe.searching.adoption import pack
             pairs = _val_pairs(row, work / f"{task}-{seed}-search")
-            row["val_pairs"] = None if pairs is None else {"candidate": [pack(c) for c in pairs[0]],
-                                                           "base": [pack(c) for c in pairs[1]]}
+            row["val_pairs"] = None if pairs is None else pairs.packed()
             changed = True
     if changed:
         path.write_text("".join(json.dumps(row) + "\n" for row in done.values()))

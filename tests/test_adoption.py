@@ -14,10 +14,11 @@ from optuna.distributions import FloatDistribution
 import autorecipe
 from autorecipe import Recipe
 from autorecipe.budget import parse_budget
-from autorecipe.searching.adoption import (CONFIRM_SEEDS, confirmation_fits, held_back, judge, pack, queue_confirmations,
-                                           unpack)
-from autorecipe.searching.attributes import (BASELINE, CONFIRM_SEED, CONFIRMS, EPOCH_SECONDS, STOPPED, VAL_CORRECT,
-                                             WORKER)
+from autorecipe.searching.adoption import (CONFIRM_FOLDS, CONFIRM_SEEDS, Paired, confirmation_fits,
+                                           confirmation_folds, held_back, judge, pack, paired_correctness,
+                                           queue_confirmations, unpack)
+from autorecipe.searching.attributes import (BASELINE, CONFIRM_SEED, CONFIRMS, EPOCH_SECONDS, EPOCHS_CHARGED,
+                                             EPOCHS_RUN, STOPPED, VAL_CORRECT, VAL_IMAGES, WORKER)
 from autorecipe.searching.objective import SLOWER, TrialEpochs
 from autorecipe.statistics import bootstrap_means, paired_bootstrap, paired_t_interval
 from imagegen import sides
@@ -147,6 +148,36 @@ def test_searching_holds_back_the_confirmation_reruns_and_the_retrain():
     assert tight.seconds == 30.0 and not confirmation_fits(parse_budget("2m"), 8, 30.0)  # the retrain's only
     assert not confirmation_fits(parse_budget("10m, 80 epochs"), 8, None)  # a time limit needs a trial's time
     assert held_back(parse_budget("20 trials"), 8, None, confirming=False, retrain=False).trials == runs
+    shared = held_back(parse_budget("80 epochs"), 8, 30.0, confirming=False, retrain=False, share=1.11)
+    assert shared.epochs == 18  # cross-fitted reruns train on more images than a trial: charged by their share
+    assert not confirmation_fits(parse_budget("35 epochs"), 8, None, share=1.11)
+
+
+def test_confirmation_folds_score_every_labelled_image_once_stratified():
+    labels = np.repeat(np.arange(4), [40, 20, 10, 1])
+    folds = confirmation_folds(labels, seed=3)
+    assert len(folds) == CONFIRM_FOLDS
+    scored = np.concatenate([score for _, score in folds])
+    assert sorted(scored) == list(range(len(labels)))
+    for train, score in folds:
+        assert not set(train) & set(score) and len(train) + len(score) == len(labels)
+        assert abs((labels[score] == 0).sum() - 20) <= 1  # each part holds its share of every class
+    same = confirmation_folds(labels, seed=3)
+    assert all((a == c).all() and (b == d).all() for (a, b), (c, d) in zip(folds, same))  # paired: one split a seed
+
+
+def test_reruns_on_more_images_than_the_first_scores_decide_and_round_trip():
+    rng = np.random.default_rng(2)
+    base, candidate = rng.random(50) < 0.6, rng.random(50) < 0.6
+    rerun_base = rng.random(400) < 0.5
+    rerun_candidate = rerun_base | (rng.random(400) < 0.3)  # clearly better on the 400 cross-fitted images
+    study = _study_with(base, candidate, {0: rerun_base, 1: rerun_candidate})
+    verdict = judge(study)
+    assert verdict.adopted and verdict.confirmed and verdict.images == 400 and "over 400 images" in verdict.sentence()
+    paired = paired_correctness(study)
+    back = Paired.unpacked(paired.packed())
+    assert (back.first[0] == candidate).all() and back.reruns[0].shape == (1, 400)
+    assert back.pooled()[0].shape == (1, 450) and back.gain().mean == paired.gain().mean
 
 
 def test_a_trial_far_slower_than_the_base_recipe_is_stopped_and_says_why():
@@ -186,6 +217,11 @@ def test_the_search_turns_off_flips_that_change_the_label_and_beats_the_base(sid
     verdict = result.verdict
     assert verdict.adopted and verdict.gain.above_zero and result.recipe.regularization.hflip is False
     assert verdict.confirmed and verdict.seeds == CONFIRM_SEEDS
+    reruns = [t for t in result.study.trials if CONFIRMS in t.user_attrs]
+    assert len(reruns) == 2 * CONFIRM_SEEDS
+    for rerun in reruns:  # cross-fitted: every labelled image scored, each fold charged by its share of images
+        assert rerun.user_attrs[VAL_IMAGES] == verdict.images == len(sides_data[1])
+        assert rerun.user_attrs[EPOCHS_CHARGED] < rerun.user_attrs[EPOCHS_RUN] == CONFIRM_FOLDS * TINY["epochs"]
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["adoption"]["adopted"] and summary["adoption"]["gain"]["low"] > 0
     from autorecipe.searching.search import trial_recipe

@@ -10,15 +10,27 @@ and says that no better recipe was found within the budget. The reruns alone dec
 candidate's first score is the best of many on the same images, so it is biased upwards (the
 winner's curse). Without room in the budget for reruns, the first scores decide, and the
 verdict says it is unconfirmed.
+
+A small validation split cannot tell recipes a few points apart (on 200 images the 95%
+half-width of a paired difference is about 6 points). So when the search split the validation
+images off the data itself, a rerun is cross-fitted (`confirmation_folds`): the labelled images
+are cut into CONFIRM_FOLDS stratified parts, and the recipe trains on the others and is scored on
+each in turn, so every labelled image is scored once, by both recipes, from models that did not
+train on it. Trained on half the images each, the two folds cost about one trial. With --val the
+reruns are scored on the user's validation images; with --cv, on its folds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+import warnings
+
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+from sklearn.model_selection import StratifiedKFold
 
 from ..budget import Budget
 from ..statistics import LEVEL, Difference, paired_bootstrap
@@ -26,6 +38,7 @@ from .attributes import BASELINE, CONFIRM_SEED, CONFIRMS, OUTSIDE, VAL_CORRECT
 from .results import best_trial
 
 CONFIRM_SEEDS = 1  # seeds each of the candidate and the base are trained again with
+CONFIRM_FOLDS = 2  # parts of the labelled images a cross-fitted rerun trains on and scores in turn
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,7 @@ class Verdict:
     candidate: int | None
     gain: Difference | None  # candidate minus base, paired; None when there is no candidate to compare
     seeds: int  # seeds in the comparison
+    images: int = 0  # validation images each seed is paired on
     confirmed: bool = False  # judged on confirmation reruns (else on the first scores: no room for reruns)
     missing: bool = False  # the candidate's reruns were queued but did not finish: not adopted
 
@@ -50,8 +64,8 @@ class Verdict:
         if self.missing:
             return (f"no better recipe found within the budget: the best, trial {self.candidate}, could not be "
                     "confirmed (its rerun did not finish)")
-        runs = (f"on {self.seeds} confirmation rerun{'s' if self.seeds > 1 else ''}" if self.confirmed
-                else "unconfirmed: the budget had no room for a confirmation rerun")
+        runs = (f"on {self.seeds} confirmation rerun{'s' if self.seeds > 1 else ''} over {self.images:,} images"
+                if self.confirmed else "unconfirmed: the budget had no room for a confirmation rerun")
         if self.adopted:
             return f"trial {self.candidate} beats the base recipe by {self.gain} on validation ({runs})"
         return (f"no better recipe found within the budget: the best, trial {self.candidate}, scored "
@@ -59,7 +73,8 @@ class Verdict:
 
     def to_dict(self) -> dict:
         return {"adopted": self.adopted, "chosen_trial": self.chosen, "baseline_trial": self.baseline,
-                "candidate_trial": self.candidate, "seeds": self.seeds, "confirmed": self.confirmed,
+                "candidate_trial": self.candidate, "seeds": self.seeds, "images": self.images,
+                "confirmed": self.confirmed,
                 "gain": self.gain.to_dict() if self.gain else None, "verdict": self.sentence()}
 
 
@@ -81,32 +96,44 @@ def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
                  if t.user_attrs.get(BASELINE) and CONFIRMS not in t.user_attrs), None)
 
 
-def confirmation_fits(budget: Budget, trial_epochs: int, trial_seconds: float | None) -> bool:
+def confirmation_fits(budget: Budget, trial_epochs: int, trial_seconds: float | None, share: float = 1.0) -> bool:
     """Whether every limit of `budget` has room for the confirmation reruns beside as many trials again (and,
-    with a time limit, the retrain); a time limit needs the trials' seconds to know."""
+    with a time limit, the retrain); a time limit needs the trials' seconds to know. `share`: a rerun's cost
+    in trials (a cross-fitted rerun trains on all labelled images, more than a trial's training split)."""
     runs = 2 * CONFIRM_SEEDS
     room = []
     if budget.trials:
         room.append(budget.trials >= 2 * runs)
     if budget.epochs:
-        room.append(budget.epochs >= 2 * runs * trial_epochs)
+        room.append(budget.epochs >= 2 * runs * share * trial_epochs)
     if budget.seconds:
-        room.append(bool(trial_seconds) and budget.seconds >= 2 * (runs + 1) * trial_seconds)
+        room.append(bool(trial_seconds) and budget.seconds >= 2 * (runs * share + 1) * trial_seconds)
     return all(room)
 
 
 def held_back(budget: Budget, trial_epochs: int, trial_seconds: float | None, *, confirming: bool,
-              retrain: bool) -> Budget:
+              retrain: bool, share: float = 1.0) -> Budget:
     """What the trials leave of `budget` for what follows them: while searching (not `confirming`), the
-    confirmation reruns' trials, epochs and seconds when they fit; with `retrain` and a time limit, one
-    trial's seconds for the retrain. `trial_seconds` is a full trial's time (the slower of the base and the
-    best trial so far; None before one has run)."""
-    runs = 2 * CONFIRM_SEEDS if not confirming and confirmation_fits(budget, trial_epochs, trial_seconds) else 0
+    confirmation reruns' trials, epochs and seconds when they fit (each rerun `share` of a trial); with
+    `retrain` and a time limit, one trial's seconds for the retrain. `trial_seconds` is a full trial's time
+    (the slower of the base and the best trial so far; None before one has run)."""
+    fits = not confirming and confirmation_fits(budget, trial_epochs, trial_seconds, share)
+    runs = 2 * CONFIRM_SEEDS if fits else 0
     seconds = 0.0
     if budget.seconds and trial_seconds:
-        seconds = runs * trial_seconds + (trial_seconds if retrain and budget.seconds >= 2 * trial_seconds else 0)
+        seconds = runs * share * trial_seconds + (trial_seconds if retrain and budget.seconds >= 2 * trial_seconds
+                                                  else 0)
     return Budget(runs if budget.trials and runs else None, seconds or None,
-                  runs * trial_epochs if budget.epochs and runs else None)
+                  math.ceil(runs * share * trial_epochs) if budget.epochs and runs else None)
+
+
+def confirmation_folds(labels: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, score) positions of a cross-fitted rerun with `seed`: CONFIRM_FOLDS stratified parts of the
+    labelled images, each scored once (the same parts for the candidate and the base: paired)."""
+    splitter = StratifiedKFold(n_splits=CONFIRM_FOLDS, shuffle=True, random_state=seed % 2**32)
+    with warnings.catch_warnings():  # a class with one image is scored in one part and trained on in none
+        warnings.simplefilter("ignore", UserWarning)
+        return list(splitter.split(np.zeros(len(labels)), labels))
 
 
 def waiting_reruns(study: optuna.Study) -> bool:
@@ -141,39 +168,71 @@ def judge(study: optuna.Study, level: float = LEVEL) -> Verdict:
     paired = paired_correctness(study)
     if paired is None:
         return Verdict(False, baseline.number, baseline.number, None, None, 1)
-    if len(paired[0]) == 1 and _reruns(study, candidate.number, done=False, failed=True):
+    if paired.reruns is None and _reruns(study, candidate.number, done=False, failed=True):
         return Verdict(False, baseline.number, baseline.number, candidate.number, None, 1, missing=True)
-    gain = confirmed_gain(*paired, level=level)
+    gain = paired.gain(level)
     chosen = candidate.number if gain.above_zero else baseline.number
-    confirmed = len(paired[0]) > 1
-    return Verdict(gain.above_zero, chosen, baseline.number, candidate.number, gain,
-                   len(paired[0]) - 1 if confirmed else 1, confirmed)
+    candidate_rows, _ = paired.deciding()
+    return Verdict(gain.above_zero, chosen, baseline.number, candidate.number, gain, len(candidate_rows),
+                   candidate_rows.shape[1], confirmed=paired.reruns is not None)
 
 
-def confirmed_gain(first: np.ndarray, second: np.ndarray, level: float = LEVEL) -> Difference:
-    """The rule's paired gain of candidate over base, from `paired_correctness`'s rows (the first scores, then
-    the reruns): the reruns alone when there are any, else the first scores."""
-    rows = slice(1, None) if len(first) > 1 else slice(None)
-    return paired_bootstrap(first[rows], second[rows], level=level)
+@dataclass(frozen=True)
+class Paired:
+    """Per-image validation correctness of the candidate and the base: their first scores (1-D, on the
+    search's validation images) and their confirmation reruns ((reruns, images) each, paired on the same
+    images; None before both finished). A cross-fitted rerun scores all labelled images, so its images are
+    not the first scores'."""
+
+    first: tuple[np.ndarray, np.ndarray]
+    reruns: tuple[np.ndarray, np.ndarray] | None = None
+
+    def deciding(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows the rule decides on, (seeds, images) each: the reruns alone when there are any (the
+        candidate's first score is biased upwards), else the first scores."""
+        return self.reruns if self.reruns is not None else (self.first[0][None], self.first[1][None])
+
+    def gain(self, level: float = LEVEL) -> Difference:
+        """The rule's paired gain of candidate over base, on the deciding rows."""
+        return paired_bootstrap(*self.deciding(), level=level)
+
+    def pooled(self) -> tuple[np.ndarray, np.ndarray]:
+        """The first scores and the reruns as one row of images each (a rule that counts the first scores too)."""
+        rows = [self.first] if self.reruns is None else [self.first, *zip(*self.reruns)]
+        return tuple(np.concatenate([row[k] for row in rows])[None] for k in (0, 1))
+
+    def packed(self) -> dict:
+        """As text, for a benchmark's results: lists of `pack`ed rows, the first scores first."""
+        rows = [self.first] + ([] if self.reruns is None else list(zip(*self.reruns)))
+        return {"candidate": [pack(c) for c, _ in rows], "base": [pack(b) for _, b in rows]}
+
+    @classmethod
+    def unpacked(cls, packed: dict) -> Paired:
+        """The Paired that `packed` wrote."""
+        candidate, base = ([unpack(text) for text in packed[k]] for k in ("candidate", "base"))
+        reruns = (np.stack(candidate[1:]), np.stack(base[1:])) if len(candidate) > 1 else None
+        return cls((candidate[0], base[0]), reruns)
 
 
-def paired_correctness(study: optuna.Study) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per-image validation correctness of the candidate and the base, (seeds, images) each: the first
-    scores, then the confirmation reruns both finished; None without a candidate."""
+def paired_correctness(study: optuna.Study) -> Paired | None:
+    """The candidate's and the base's per-image correctness, first scores and the confirmation reruns both
+    finished; None without a candidate (or when the first scores are on other images: a changed
+    validation set)."""
     baseline, candidate = baseline_trial(study), best_trial(study)
     if baseline is None or not _is_candidate(candidate, baseline) or VAL_CORRECT not in candidate.user_attrs:
         return None
-    first, second = [unpack(candidate.user_attrs[VAL_CORRECT])], [unpack(baseline.user_attrs[VAL_CORRECT])]
-    if len(first[0]) != len(second[0]):  # scored on other images (a changed validation set): not paired
+    first = (unpack(candidate.user_attrs[VAL_CORRECT]), unpack(baseline.user_attrs[VAL_CORRECT]))
+    if len(first[0]) != len(first[1]):
         return None
     base_reruns = {t.user_attrs[CONFIRM_SEED]: t for t in _reruns(study, baseline.number)}
+    rows = []
     for rerun in _reruns(study, candidate.number):
         paired = base_reruns.get(rerun.user_attrs[CONFIRM_SEED])
-        if (paired is not None and VAL_CORRECT in rerun.user_attrs and VAL_CORRECT in paired.user_attrs
-                and len(unpack(rerun.user_attrs[VAL_CORRECT])) == len(first[0])):
-            first.append(unpack(rerun.user_attrs[VAL_CORRECT]))
-            second.append(unpack(paired.user_attrs[VAL_CORRECT]))
-    return np.stack(first), np.stack(second)
+        if paired is not None and VAL_CORRECT in rerun.user_attrs and VAL_CORRECT in paired.user_attrs:
+            row = (unpack(rerun.user_attrs[VAL_CORRECT]), unpack(paired.user_attrs[VAL_CORRECT]))
+            if len(row[0]) == len(row[1]) and (not rows or len(row[0]) == len(rows[0][0])):
+                rows.append(row)
+    return Paired(first, (np.stack([c for c, _ in rows]), np.stack([b for _, b in rows])) if rows else None)
 
 
 def _is_candidate(candidate: FrozenTrial | None, baseline: FrozenTrial) -> bool:

@@ -4,7 +4,9 @@ WARM_START = "warm_start"  # a recipe of the warm start (base, library, strong r
 WARM_PLAN = "warm_start_plan"  # study attribute: the warm start's recipes, as trial parameters, in order
 LOCAL = "local"  # a step from the incumbent (local search)
 OUTSIDE = "outside_range"  # knob values a queued recipe pins outside their search ranges
-EPOCHS_RUN = "epochs_run"  # epochs trained so far (the epochs budget counts them)
+EPOCHS_RUN = "epochs_run"  # epochs trained so far
+EPOCHS_CHARGED = "epochs_charged"  # what the epochs budget counts: each epoch weighted by its training images
+#                                    over a trial's (a cross-fitted rerun's folds train on fewer)
 VAL_IMAGES = "val_images"  # validation images a trial is scored on (the local-step rule's noise)
 WORKER = "worker"  # host:pid of the process running the trial
 STATUS = "status"  # how training ended (completed, early_stopped, ...)

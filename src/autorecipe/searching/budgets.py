@@ -11,7 +11,7 @@ import time
 import optuna
 
 from ..budget import Budget
-from .attributes import EPOCHS_RUN
+from .attributes import EPOCHS_CHARGED, EPOCHS_RUN
 from .resume import is_interrupted
 
 
@@ -31,9 +31,11 @@ class BudgetClock:
         """Hand back everything held (before the retrain)."""
         self.held = Budget()
 
-    def epochs_used(self) -> int:
-        """Training epochs spent by every trial of the study (all processes, all sessions)."""
-        return sum(int(t.user_attrs.get(EPOCHS_RUN, 0)) for t in self.study.get_trials(deepcopy=False))
+    def epochs_used(self) -> float:
+        """Training epochs spent by every trial of the study (all processes, all sessions), each weighted by
+        its training images over a trial's."""
+        return sum(float(t.user_attrs.get(EPOCHS_CHARGED, t.user_attrs.get(EPOCHS_RUN, 0)))
+                   for t in self.study.get_trials(deepcopy=False))
 
     def out_of_time(self) -> bool:
         left = self.seconds_left()

@@ -5,7 +5,9 @@ the never-worse rule (adoption.py). Holdout mode reports every epoch to the prun
 pruning.py); cross-validation mode trains one model per fold and reports each fold's score as
 a step. A diverged trial fails and the search goes on; a trial cut off by the budget is
 recorded as pruned, and so is one far slower an epoch than the base recipe (SLOWER, SLOWER_BY), with why.
-A confirmation rerun trains its recipe with the seed it was queued with.
+A confirmation rerun trains its recipe with the seed it was queued with; when the search split its
+validation images off the data itself, it is cross-fitted over all labelled images
+(adoption.confirmation_folds), each fold's epochs charged by its share of a trial's training images.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from ..errors import AutorecipeError
 from ..recipe import Recipe
 from ..training.callbacks import Callback
 from ..training.loop import TrainResult, train
-from .adoption import baseline_trial, pack
-from .attributes import (BASELINE, CONFIRM_SEED, CONFIRMS, CUT_BY_BUDGET, EPOCH_SECONDS, EPOCHS_RUN, ERROR,
-                         FOLD_SCORES, INTERRUPTED, STATUS, STOPPED, VAL_CORRECT, VAL_IMAGES, WORKER)
+from .adoption import baseline_trial, confirmation_folds, pack
+from .attributes import (BASELINE, CONFIRM_SEED, CONFIRMS, CUT_BY_BUDGET, EPOCH_SECONDS, EPOCHS_CHARGED, EPOCHS_RUN,
+                         ERROR, FOLD_SCORES, INTERRUPTED, STATUS, STOPPED, VAL_CORRECT, VAL_IMAGES, WORKER)
 from .budgets import BudgetClock
 from .resume import queue_again, worker_id
 from .space import RESOURCE_KNOB, SearchSpace
@@ -55,15 +57,20 @@ class Trainer:
     seed: int = 0
     folds: int | None = None
     on_epoch: Callable[[optuna.Trial, dict], None] | None = None
+    cross_fit: bool = False  # confirmation reruns cross-fit the training and validation images (no --val, no --cv)
+    rerun_share: float = 1.0  # a confirmation rerun's training images over a trial's (its cost in trials)
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr(EPOCHS_RUN, 0)
+        trial.set_user_attr(EPOCHS_CHARGED, 0.0)
         trial.set_user_attr(WORKER, worker_id())
         try:
             recipe = self.space.sample(trial, self.base).with_values({RESOURCE_KNOB: self.max_epochs})
             train_data, val_data = self.data(recipe)
             if self.folds:
                 return self._cross_validate(trial, recipe, train_data)
+            if self.cross_fit and CONFIRMS in trial.user_attrs:
+                return self._cross_fit(trial, recipe, train_data, val_data)
             return self._holdout(trial, recipe, train_data, val_data)
         except (AutorecipeError, RuntimeError, ValueError) as error:  # the recipe cannot train; go on
             trial.set_user_attr(ERROR, str(error).splitlines()[0][:300] if str(error) else type(error).__name__)
@@ -77,6 +84,20 @@ class Trainer:
             raise optuna.TrialPruned()
         trial.set_user_attr(VAL_CORRECT, pack(result.val_correct))
         return _best(result)
+
+    def _cross_fit(self, trial: optuna.Trial, recipe: Recipe, train_data: ImageData, val_data: ImageData) -> float:
+        """A confirmation rerun over all labelled images: trained on the other folds, scored on each in turn."""
+        labelled = pooled(train_data, val_data)
+        trial.set_user_attr(VAL_IMAGES, len(labelled))
+        correct = []
+        for train_index, val_index in confirmation_folds(labelled.y, int(trial.user_attrs[CONFIRM_SEED])):
+            epochs = TrialEpochs(self, trial, report=False, weight=len(train_index) / len(train_data))
+            result = self._train(trial, recipe, labelled.subset(train_index), labelled.subset(val_index), epochs)
+            if result.stop_reason:
+                raise optuna.TrialPruned()
+            correct.append(result.val_correct)
+        trial.set_user_attr(VAL_CORRECT, pack(np.concatenate(correct)))  # every labelled image once, in fold order
+        return float(np.concatenate(correct).mean())
 
     def _cross_validate(self, trial: optuna.Trial, recipe: Recipe, data: ImageData) -> float:
         scores, correct = [], []
@@ -132,13 +153,14 @@ class TrialEpochs(Callback):
     stops training when the pruner says so, the budget is spent, or the trial is far slower than the
     base recipe. A trial's last epoch is always scored."""
 
-    def __init__(self, trainer: Trainer, trial: optuna.Trial, report: bool):
-        self.trainer, self.trial, self.report = trainer, trial, report
+    def __init__(self, trainer: Trainer, trial: optuna.Trial, report: bool, weight: float = 1.0):
+        self.trainer, self.trial, self.report, self.weight = trainer, trial, report, weight
         self.seconds: list[float] = []
 
     def on_epoch(self, record: dict) -> str | None:
         trial, clock = self.trial, self.trainer.clock
         trial.set_user_attr(EPOCHS_RUN, int(trial.user_attrs.get(EPOCHS_RUN, 0)) + 1)
+        trial.set_user_attr(EPOCHS_CHARGED, float(trial.user_attrs.get(EPOCHS_CHARGED, 0.0)) + self.weight)
         self.seconds.append(record["seconds"])
         trial.set_user_attr(EPOCH_SECONDS, float(np.mean(self.seconds)))
         if self.report:
@@ -172,6 +194,12 @@ class TrialEpochs(Callback):
         trial.set_user_attr(STOPPED, reason)
         log.warning("trial %d stopped: %s", trial.number, reason)
         return reason
+
+
+def pooled(train_data: ImageData, val_data: ImageData) -> ImageData:
+    """The training and validation images as one labelled set (rows of the same decoded cache)."""
+    return ImageData(train_data.x, np.concatenate([train_data.rows, val_data.rows]),
+                     np.concatenate([train_data.y, val_data.y]), train_data.classes, train_data.description)
 
 
 def _host(trial) -> str:

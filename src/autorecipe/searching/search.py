@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import optuna
 from optuna.trial import TrialState
 from rich.console import Console
@@ -42,7 +41,7 @@ from .budgets import BudgetClock
 from .display import LiveTrials
 from .library import library_dir, nearest, record
 from .local import propose
-from .objective import Trainer, TrialFailed
+from .objective import Trainer, TrialFailed, pooled
 from .pruning import make_pruner
 from .resume import fresh_seed, requeue_cut_off
 from .results import best_trial, counts, importance, not_scored, trial_seconds, trials_csv
@@ -178,8 +177,11 @@ def search(
                                            for e, _ in warm)
                                + " (--no-library leaves them out and makes the search repeatable)")
             clock = BudgetClock(budget, study)
+            cross_fit = val is None and not folds  # the search split its validation images: reruns use them all
             trainer = Trainer(search_space, base, _data_source(data, val, splits, settings), dev, clock,
-                              max_epochs, settings.seed, folds, on_epoch=live.refresh if live else None)
+                              max_epochs, settings.seed, folds, on_epoch=live.refresh if live else None,
+                              cross_fit=cross_fit,
+                              rerun_share=(len(splits.train) + len(splits.val)) / len(splits.train) if cross_fit else 1.0)
             status = _optimize(study, trainer, clock, live, local=settings.sampler == "tpe", retrain=retrain)
             result = _summarize(study, search_space, base, splits, out, status, library, settings.seed, clock)
             if result.verdict is not None:
@@ -238,8 +240,10 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, l
             if not queue_next(study) and local and propose(study, trainer.space, trainer.base, trainer.seed):
                 log.info("trial %d: a local step from the best recipe so far", len(study.trials) - 1)
             study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
-        if confirmation_fits(clock.budget, *_trial_cost(study, trainer)) and queue_confirmations(study, trainer.seed):
-            log.info("confirming: the best recipe and the base recipe trained again with another seed")
+        if (confirmation_fits(clock.budget, *_trial_cost(study, trainer), trainer.rerun_share)
+                and queue_confirmations(study, trainer.seed)):
+            log.info("confirming: the best recipe and the base recipe trained again with another seed%s",
+                     ", cross-fitted over the training and validation images" if trainer.cross_fit else "")
         while waiting_reruns(study) and _keep_going(study, trainer, clock, confirming=True, retrain=retrain):
             study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
     except KeyboardInterrupt:
@@ -254,7 +258,8 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, l
 def _keep_going(study: optuna.Study, trainer: Trainer, clock: BudgetClock, confirming: bool, retrain: bool) -> bool:
     """Whether another trial fits the budget, less what is held back for what comes after it (the
     confirmation reruns while searching; the retrain's time with a time budget)."""
-    clock.hold(held_back(clock.budget, *_trial_cost(study, trainer), confirming=confirming, retrain=retrain))
+    clock.hold(held_back(clock.budget, *_trial_cost(study, trainer), confirming=confirming, retrain=retrain,
+                         share=trainer.rerun_share))
     return not clock.exhausted()
 
 
@@ -287,7 +292,7 @@ def _summarize(study, space, base: Recipe, splits, out: Path, status: str, libra
     write_atomic(out / "importance.json", json.dumps(scores, indent=1).encode())
     found = counts(study)
     summary = {"status": status, "best_trial": best.number, "best_score": score, "trials": found,
-               "epochs_used": clock.epochs_used(), "best_recipe": recipe.to_dict(),
+               "epochs_used": round(clock.epochs_used(), 2), "best_recipe": recipe.to_dict(),
                "library_used": study.user_attrs.get(LIBRARY_USED, []),
                **({"adoption": verdict.to_dict()} if verdict is not None else {})}
     write_atomic(out / "summary.json", json.dumps(summary, indent=1).encode())
@@ -343,8 +348,7 @@ def _data_source(data, val, splits: Splits, settings: SearchSettings):
             loaded[size] = (other.train, other.val)
         train, held_out = loaded[size]
         if settings.cv and val is None:  # cross-validate over all labelled images
-            train = ImageData(train.x, np.concatenate([train.rows, held_out.rows]),
-                              np.concatenate([train.y, held_out.y]), train.classes, train.description)
+            return pooled(train, held_out), None
         return train, (None if settings.cv else held_out)
     return source
 
