@@ -279,3 +279,24 @@ def test_a_paired_interval_holds_its_mean_and_turns_over_when_the_pair_is_swappe
     assert forward.mean == pytest.approx(-backward.mean)
     assert forward.low == pytest.approx(-backward.high) and forward.high == pytest.approx(-backward.low)
     assert -1 <= forward.low <= forward.high <= 1
+
+
+def test_a_queued_rerun_runs_when_the_epochs_are_spent_and_another_workers_rerun_is_waited_for():
+    import os
+    import socket
+    from types import SimpleNamespace
+    from autorecipe.searching.adoption import reruns_elsewhere
+    from autorecipe.searching.budgets import BudgetClock
+    from autorecipe.searching.search import _keep_going
+    study = _study_with(np.ones(10, bool), np.ones(10, bool))
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5, user_attrs={EPOCHS_RUN: 40}))
+    clock = BudgetClock(parse_budget("40 epochs"), study)
+    trainer = SimpleNamespace(max_epochs=8, folds=None, rerun_share=1.0)
+    assert not _keep_going(study, trainer, clock, confirming=False, retrain=False)  # the epochs are spent ...
+    assert _keep_going(study, trainer, clock, confirming=True, retrain=False)  # ... but a queued rerun still runs
+    running = study.ask()
+    running.set_user_attr(CONFIRMS, 1)
+    running.set_user_attr(WORKER, f"{socket.gethostname()}:{os.getppid()}")  # a live process: another worker
+    assert reruns_elsewhere(study)
+    running.set_user_attr(WORKER, f"{socket.gethostname()}:{2 ** 22 + 12345}")  # a process that is gone
+    assert not reruns_elsewhere(study)

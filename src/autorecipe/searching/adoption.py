@@ -35,6 +35,7 @@ from sklearn.model_selection import StratifiedKFold
 from ..budget import Budget
 from ..statistics import LEVEL, Difference, paired_bootstrap
 from .attributes import BASELINE, CONFIRM_SEED, CONFIRMS, OUTSIDE, VAL_CORRECT
+from .resume import is_cut_off
 from .results import best_trial
 
 CONFIRM_SEEDS = 1  # seeds each of the candidate and the base are trained again with
@@ -139,6 +140,12 @@ def confirmation_folds(labels: np.ndarray, seed: int) -> list[tuple[np.ndarray, 
 def waiting_reruns(study: optuna.Study) -> bool:
     """Whether confirmation reruns wait to run (queued now, or queued again after a kill)."""
     return any(t.state == TrialState.WAITING and CONFIRMS in t.user_attrs for t in study.get_trials(deepcopy=False))
+
+
+def reruns_elsewhere(study: optuna.Study) -> bool:
+    """Whether another live worker is running a confirmation rerun (judge after it finishes)."""
+    return any(CONFIRMS in t.user_attrs and not is_cut_off(t)
+               for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
 def queue_confirmations(study: optuna.Study, seed: int) -> int:

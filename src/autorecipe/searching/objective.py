@@ -150,8 +150,8 @@ class TrialPrefix(logging.Filter):
 
 class TrialEpochs(Callback):
     """A trial's view of its epochs: counts and times them, reports them to the pruner (holdout), and
-    stops training when the pruner says so, the budget is spent, or the trial is far slower than the
-    base recipe. A trial's last epoch is always scored."""
+    stops training when the pruner says so, the budget is spent (a confirmation rerun: only the time), or
+    the trial is far slower than the base recipe. A trial's last epoch is always scored."""
 
     def __init__(self, trainer: Trainer, trial: optuna.Trial, report: bool, weight: float = 1.0):
         self.trainer, self.trial, self.report, self.weight = trainer, trial, report, weight
@@ -171,7 +171,7 @@ class TrialEpochs(Callback):
             return None
         if self.report and trial.should_prune():
             return PRUNED
-        if clock.out_of_time() or clock.out_of_epochs():
+        if clock.out_of_time() or (clock.out_of_epochs() and CONFIRMS not in trial.user_attrs):
             trial.set_user_attr(CUT_BY_BUDGET, True)
             return OUT_OF_BUDGET
         return self._too_slow()

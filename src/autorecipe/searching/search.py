@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from ..recipe import Recipe
 from ..run import Run
 from ..training.setup import resolve_flip
 from .adoption import (Verdict, baseline_trial, confirmation_fits, held_back, judge, queue_confirmations,
-                       waiting_reruns)
+                       reruns_elsewhere, waiting_reruns)
 from .attributes import LIBRARY_USED, REFERENCE
 from .budgets import BudgetClock
 from .display import LiveTrials
@@ -55,6 +56,7 @@ from .warm_start import plan, queue_next, strong_recipes
 log = logging.getLogger("autorecipe")
 
 RESOLVED = ("image_size", "channels", "hflip")  # knobs the data resolves; kept in the study's REFERENCE
+POLL_SECONDS = 2.0  # how often a worker looks whether another one has finished its confirmation rerun
 
 
 @dataclass
@@ -244,8 +246,12 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, l
                 and queue_confirmations(study, trainer.seed)):
             log.info("confirming: the best recipe and the base recipe trained again with another seed%s",
                      ", cross-fitted over the training and validation images" if trainer.cross_fit else "")
-        while waiting_reruns(study) and _keep_going(study, trainer, clock, confirming=True, retrain=retrain):
-            study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
+        while True:
+            while waiting_reruns(study) and _keep_going(study, trainer, clock, confirming=True, retrain=retrain):
+                study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
+            if not reruns_elsewhere(study) or clock.out_of_time():
+                break
+            time.sleep(POLL_SECONDS)  # another worker runs a rerun: judge with it
     except KeyboardInterrupt:
         log.warning("search interrupted; resume it with --resume")
         return "interrupted"
@@ -257,10 +263,12 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, l
 
 def _keep_going(study: optuna.Study, trainer: Trainer, clock: BudgetClock, confirming: bool, retrain: bool) -> bool:
     """Whether another trial fits the budget, less what is held back for what comes after it (the
-    confirmation reruns while searching; the retrain's time with a time budget)."""
+    confirmation reruns while searching; the retrain's time with a time budget). A queued confirmation rerun
+    runs under a trials or epochs limit (the search held them back for it, and a kill mid-rerun must not
+    leave it without room); a time limit still ends it."""
     clock.hold(held_back(clock.budget, *_trial_cost(study, trainer), confirming=confirming, retrain=retrain,
                          share=trainer.rerun_share))
-    return not clock.exhausted()
+    return not clock.out_of_time() if confirming else not clock.exhausted()
 
 
 def _trial_cost(study: optuna.Study, trainer: Trainer) -> tuple[int, float | None]:
