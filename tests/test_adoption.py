@@ -14,7 +14,7 @@ from optuna.distributions import FloatDistribution
 import autorecipe
 from autorecipe import Recipe
 from autorecipe.budget import parse_budget
-from autorecipe.searching.adoption import (CONFIRM_FOLDS, CONFIRM_SEEDS, Paired, confirmation_fits,
+from autorecipe.searching.adoption import (CONFIRM_FOLDS, CONFIRM_SEEDS, Paired, RerunCost, confirmation_fits,
                                            confirmation_folds, held_back, judge, pack, paired_correctness,
                                            queue_confirmations, unpack)
 from autorecipe.searching.attributes import (BASELINE, CONFIRM_SEED, CONFIRMS, EPOCH_SECONDS, EPOCHS_CHARGED,
@@ -148,9 +148,11 @@ def test_searching_holds_back_the_confirmation_reruns_and_the_retrain():
     assert tight.seconds == 30.0 and not confirmation_fits(parse_budget("2m"), 8, 30.0)  # the retrain's only
     assert not confirmation_fits(parse_budget("10m, 80 epochs"), 8, None)  # a time limit needs a trial's time
     assert held_back(parse_budget("20 trials"), 8, None, confirming=False, retrain=False).trials == runs
-    shared = held_back(parse_budget("80 epochs"), 8, 30.0, confirming=False, retrain=False, share=1.11)
-    assert shared.epochs == 18  # cross-fitted reruns train on more images than a trial: charged by their share
-    assert not confirmation_fits(parse_budget("35 epochs"), 8, None, share=1.11)
+    cost = RerunCost.cross_fitted(1800, 200)  # a rerun trains on and scores all 2,000 labelled images
+    assert cost.epochs == pytest.approx(2000 / 1800) and cost.seconds == pytest.approx(2000 * 4 / 3 / (1800 + 200 / 3))
+    shared = held_back(parse_budget("80 epochs, 1h"), 8, 30.0, confirming=False, retrain=False, cost=cost)
+    assert shared.epochs == 18 and shared.seconds == pytest.approx(runs * cost.seconds * 30.0)
+    assert not confirmation_fits(parse_budget("35 epochs"), 8, None, cost=cost)
 
 
 def test_confirmation_folds_score_every_labelled_image_once_stratified():
@@ -209,7 +211,11 @@ def sides_data():
     return sides(360, seed=0)
 
 
-def test_the_search_turns_off_flips_that_change_the_label_and_beats_the_base(sides_data, tmp_path):
+def test_the_search_turns_off_flips_that_change_the_label_and_beats_the_base(sides_data, tmp_path, monkeypatch):
+    from autorecipe.searching import objective
+    folds_of = []  # (labels, seed) of every cross-fitted rerun: the candidate's and the base's must be the same
+    monkeypatch.setattr(objective, "confirmation_folds",
+                        lambda labels, seed: folds_of.append((labels.copy(), seed)) or confirmation_folds(labels, seed))
     base = Recipe().with_values({**TINY, "hflip": True})  # a base recipe that flips: wrong for this data
     result = autorecipe.search(sides_data, recipe=base, space={"hflip": [True, False], "label_smoothing": [0.0, 0.2]},
                                buckets=["regularization"], budget="6 trials", library=False, retrain=False,
@@ -219,11 +225,17 @@ def test_the_search_turns_off_flips_that_change_the_label_and_beats_the_base(sid
     assert verdict.confirmed and verdict.seeds == CONFIRM_SEEDS
     reruns = [t for t in result.study.trials if CONFIRMS in t.user_attrs]
     assert len(reruns) == 2 * CONFIRM_SEEDS
+    train = next(t for t in result.study.trials if t.number == verdict.baseline).user_attrs[VAL_IMAGES]
+    train = len(sides_data[1]) - train  # a trial's training images: the labelled ones less its validation split
     for rerun in reruns:  # cross-fitted: every labelled image scored, each fold charged by its share of images
         assert rerun.user_attrs[VAL_IMAGES] == verdict.images == len(sides_data[1])
-        assert rerun.user_attrs[EPOCHS_CHARGED] < rerun.user_attrs[EPOCHS_RUN] == CONFIRM_FOLDS * TINY["epochs"]
+        assert rerun.user_attrs[EPOCHS_RUN] == CONFIRM_FOLDS * TINY["epochs"]
+        assert rerun.user_attrs[EPOCHS_CHARGED] == pytest.approx(TINY["epochs"] * len(sides_data[1]) / train)
+    assert len(folds_of) == 2 and folds_of[0][1] == folds_of[1][1] and (folds_of[0][0] == folds_of[1][0]).all()
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["adoption"]["adopted"] and summary["adoption"]["gain"]["low"] > 0
+    assert summary["epochs_used"] == pytest.approx(sum(t.user_attrs.get(EPOCHS_CHARGED, 0) for t in result.study.trials),
+                                                   abs=0.01)
     from autorecipe.searching.search import trial_recipe
     assert trial_recipe(tmp_path / "s", verdict.candidate) == result.recipe
 
@@ -281,22 +293,28 @@ def test_a_paired_interval_holds_its_mean_and_turns_over_when_the_pair_is_swappe
     assert -1 <= forward.low <= forward.high <= 1
 
 
-def test_a_queued_rerun_runs_when_the_epochs_are_spent_and_another_workers_rerun_is_waited_for():
+def test_a_queued_rerun_runs_when_the_epochs_are_spent_and_another_workers_rerun_is_waited_for_a_while():
     import os
     import socket
     from types import SimpleNamespace
     from autorecipe.searching.adoption import reruns_elsewhere
     from autorecipe.searching.budgets import BudgetClock
-    from autorecipe.searching.search import _keep_going
+    from autorecipe.searching.search import _keep_going, _wait_for_reruns
     study = _study_with(np.ones(10, bool), np.ones(10, bool))
     study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5, user_attrs={EPOCHS_RUN: 40}))
     clock = BudgetClock(parse_budget("40 epochs"), study)
-    trainer = SimpleNamespace(max_epochs=8, folds=None, rerun_share=1.0)
+    trainer = SimpleNamespace(max_epochs=8, folds=None, rerun_cost=RerunCost())
     assert not _keep_going(study, trainer, clock, confirming=False, retrain=False)  # the epochs are spent ...
+    study.enqueue_trial({"x": 0.0}, user_attrs={CONFIRMS: 0, CONFIRM_SEED: 1, BASELINE: True})
     assert _keep_going(study, trainer, clock, confirming=True, retrain=False)  # ... but a queued rerun still runs
     running = study.ask()
     running.set_user_attr(CONFIRMS, 1)
     running.set_user_attr(WORKER, f"{socket.gethostname()}:{os.getppid()}")  # a live process: another worker
     assert reruns_elsewhere(study)
+    assert _wait_for_reruns(study, trainer, clock, waited=0.0)  # another worker's rerun: wait for it ...
+    assert not _wait_for_reruns(study, trainer, clock, waited=1e9)  # ... but not for ever
     running.set_user_attr(WORKER, f"{socket.gethostname()}:{2 ** 22 + 12345}")  # a process that is gone
-    assert not reruns_elsewhere(study)
+    assert not reruns_elsewhere(study) and not _wait_for_reruns(study, trainer, clock, waited=0.0)
+    study.enqueue_trial({"x": 0.3})  # a recipe a kill cut off, queued again before the reruns: the budget holds
+    study.enqueue_trial({"x": 0.0}, user_attrs={CONFIRMS: 0, CONFIRM_SEED: 1, BASELINE: True})
+    assert not _keep_going(study, trainer, clock, confirming=True, retrain=False)

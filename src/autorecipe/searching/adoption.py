@@ -34,12 +34,13 @@ from sklearn.model_selection import StratifiedKFold
 
 from ..budget import Budget
 from ..statistics import LEVEL, Difference, paired_bootstrap
-from .attributes import BASELINE, CONFIRM_SEED, CONFIRMS, OUTSIDE, VAL_CORRECT
+from .attributes import BASELINE, CONFIRM_SEED, CONFIRMS, OUTSIDE, VAL_CORRECT, WORKER
 from .resume import is_cut_off
 from .results import best_trial
 
 CONFIRM_SEEDS = 1  # seeds each of the candidate and the base are trained again with
 CONFIRM_FOLDS = 2  # parts of the labelled images a cross-fitted rerun trains on and scores in turn
+SCORING = 1 / 3  # an image scored costs about this much of an image trained on (a forward pass only)
 
 
 @dataclass(frozen=True)
@@ -97,35 +98,51 @@ def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
                  if t.user_attrs.get(BASELINE) and CONFIRMS not in t.user_attrs), None)
 
 
-def confirmation_fits(budget: Budget, trial_epochs: int, trial_seconds: float | None, share: float = 1.0) -> bool:
-    """Whether every limit of `budget` has room for the confirmation reruns beside as many trials again (and,
-    with a time limit, the retrain); a time limit needs the trials' seconds to know. `share`: a rerun's cost
-    in trials (a cross-fitted rerun trains on all labelled images, more than a trial's training split)."""
+@dataclass(frozen=True)
+class RerunCost:
+    """A confirmation rerun's cost in trials: in epochs (the images it trains on) and in seconds (the images
+    it trains on and scores)."""
+
+    epochs: float = 1.0
+    seconds: float = 1.0
+
+    @classmethod
+    def cross_fitted(cls, train: int, val: int) -> RerunCost:
+        """A rerun over all `train` + `val` labelled images: each trained on once and scored once, where a
+        trial trains on `train` and scores `val` (an epoch each)."""
+        labelled = train + val
+        return cls(labelled / train, labelled * (1 + SCORING) / (train + SCORING * val))
+
+
+def confirmation_fits(budget: Budget, trial_epochs: int, trial_seconds: float | None,
+                      cost: RerunCost = RerunCost()) -> bool:
+    """Whether every limit of `budget` has room for the confirmation reruns (each `cost`) beside as many trials
+    again (and, with a time limit, the retrain); a time limit needs the trials' seconds to know."""
     runs = 2 * CONFIRM_SEEDS
     room = []
     if budget.trials:
         room.append(budget.trials >= 2 * runs)
     if budget.epochs:
-        room.append(budget.epochs >= 2 * runs * share * trial_epochs)
+        room.append(budget.epochs >= 2 * runs * cost.epochs * trial_epochs)
     if budget.seconds:
-        room.append(bool(trial_seconds) and budget.seconds >= 2 * (runs * share + 1) * trial_seconds)
+        room.append(bool(trial_seconds) and budget.seconds >= 2 * (runs * cost.seconds + 1) * trial_seconds)
     return all(room)
 
 
 def held_back(budget: Budget, trial_epochs: int, trial_seconds: float | None, *, confirming: bool,
-              retrain: bool, share: float = 1.0) -> Budget:
+              retrain: bool, cost: RerunCost = RerunCost()) -> Budget:
     """What the trials leave of `budget` for what follows them: while searching (not `confirming`), the
-    confirmation reruns' trials, epochs and seconds when they fit (each rerun `share` of a trial); with
-    `retrain` and a time limit, one trial's seconds for the retrain. `trial_seconds` is a full trial's time
-    (the slower of the base and the best trial so far; None before one has run)."""
-    fits = not confirming and confirmation_fits(budget, trial_epochs, trial_seconds, share)
+    confirmation reruns' trials, epochs and seconds when they fit (each `cost`); with `retrain` and a time
+    limit, one trial's seconds for the retrain. `trial_seconds` is a full trial's time (the slower of the
+    base and the best trial so far; None before one has run)."""
+    fits = not confirming and confirmation_fits(budget, trial_epochs, trial_seconds, cost)
     runs = 2 * CONFIRM_SEEDS if fits else 0
     seconds = 0.0
     if budget.seconds and trial_seconds:
-        seconds = runs * share * trial_seconds + (trial_seconds if retrain and budget.seconds >= 2 * trial_seconds
-                                                  else 0)
+        seconds = runs * cost.seconds * trial_seconds + (trial_seconds if retrain and budget.seconds >= 2 * trial_seconds
+                                                         else 0)
     return Budget(runs if budget.trials and runs else None, seconds or None,
-                  math.ceil(runs * share * trial_epochs) if budget.epochs and runs else None)
+                  math.ceil(runs * cost.epochs * trial_epochs) if budget.epochs and runs else None)
 
 
 def confirmation_folds(labels: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -142,10 +159,18 @@ def waiting_reruns(study: optuna.Study) -> bool:
     return any(t.state == TrialState.WAITING and CONFIRMS in t.user_attrs for t in study.get_trials(deepcopy=False))
 
 
-def reruns_elsewhere(study: optuna.Study) -> bool:
-    """Whether another live worker is running a confirmation rerun (judge after it finishes)."""
-    return any(CONFIRMS in t.user_attrs and not is_cut_off(t)
-               for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+def rerun_next(study: optuna.Study) -> bool:
+    """Whether the trial Optuna runs next (the first waiting one) is a confirmation rerun, not a recipe that
+    a kill cut off and queued again."""
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    return bool(waiting) and CONFIRMS in min(waiting, key=lambda t: t.number).user_attrs
+
+
+def reruns_elsewhere(study: optuna.Study) -> list[FrozenTrial]:
+    """The confirmation reruns another live worker is running (judge after they finish); a rerun a worker has
+    just taken, before it names itself, counts as live."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if CONFIRMS in t.user_attrs and (WORKER not in t.user_attrs or not is_cut_off(t))]
 
 
 def queue_confirmations(study: optuna.Study, seed: int) -> int:
@@ -204,7 +229,8 @@ class Paired:
         return paired_bootstrap(*self.deciding(), level=level)
 
     def pooled(self) -> tuple[np.ndarray, np.ndarray]:
-        """The first scores and the reruns as one row of images each (a rule that counts the first scores too)."""
+        """The first scores and the reruns as one row of images each (a rule that counts the first scores too;
+        a cross-fitted rerun scores the first scores' images again: each score counts)."""
         rows = [self.first] if self.reruns is None else [self.first, *zip(*self.reruns)]
         return tuple(np.concatenate([row[k] for row in rows])[None] for k in (0, 1))
 

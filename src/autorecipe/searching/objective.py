@@ -26,7 +26,7 @@ from ..errors import AutorecipeError
 from ..recipe import Recipe
 from ..training.callbacks import Callback
 from ..training.loop import TrainResult, train
-from .adoption import baseline_trial, confirmation_folds, pack
+from .adoption import RerunCost, baseline_trial, confirmation_folds, pack
 from .attributes import (BASELINE, CONFIRM_SEED, CONFIRMS, CUT_BY_BUDGET, EPOCH_SECONDS, EPOCHS_CHARGED, EPOCHS_RUN,
                          ERROR, FOLD_SCORES, INTERRUPTED, STATUS, STOPPED, VAL_CORRECT, VAL_IMAGES, WORKER)
 from .budgets import BudgetClock
@@ -58,12 +58,12 @@ class Trainer:
     folds: int | None = None
     on_epoch: Callable[[optuna.Trial, dict], None] | None = None
     cross_fit: bool = False  # confirmation reruns cross-fit the training and validation images (no --val, no --cv)
-    rerun_share: float = 1.0  # a confirmation rerun's training images over a trial's (its cost in trials)
+    rerun_cost: RerunCost = RerunCost()  # a confirmation rerun's cost in trials
 
     def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr(WORKER, worker_id())  # first: another worker tells a live trial by it
         trial.set_user_attr(EPOCHS_RUN, 0)
         trial.set_user_attr(EPOCHS_CHARGED, 0.0)
-        trial.set_user_attr(WORKER, worker_id())
         try:
             recipe = self.space.sample(trial, self.base).with_values({RESOURCE_KNOB: self.max_epochs})
             train_data, val_data = self.data(recipe)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +36,9 @@ from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..run import Run
 from ..training.setup import resolve_flip
-from .adoption import (Verdict, baseline_trial, confirmation_fits, held_back, judge, queue_confirmations,
-                       reruns_elsewhere, waiting_reruns)
-from .attributes import LIBRARY_USED, REFERENCE
+from .adoption import (RerunCost, Verdict, baseline_trial, confirmation_fits, held_back, judge, queue_confirmations,
+                       rerun_next, reruns_elsewhere, waiting_reruns)
+from .attributes import LIBRARY_USED, REFERENCE, WORKER
 from .budgets import BudgetClock
 from .display import LiveTrials
 from .library import library_dir, nearest, record
@@ -50,13 +51,14 @@ from .samplers import make_sampler
 from .settings import SearchSettings
 from .space import RESOURCE_KNOB, SearchSpace, build_space, fixed_values, read_space_file
 from .costs import compile_left_out, slow_precisions
-from .storage import open_storage
+from .storage import GRACE_S, open_storage
 from .warm_start import plan, queue_next, strong_recipes
 
 log = logging.getLogger("autorecipe")
 
 RESOLVED = ("image_size", "channels", "hflip")  # knobs the data resolves; kept in the study's REFERENCE
 POLL_SECONDS = 2.0  # how often a worker looks whether another one has finished its confirmation rerun
+WAIT_TRIALS = 3  # ... and for how long at most: this many reruns' time, and the storage's grace period
 
 
 @dataclass
@@ -182,8 +184,8 @@ def search(
             cross_fit = val is None and not folds  # the search split its validation images: reruns use them all
             trainer = Trainer(search_space, base, _data_source(data, val, splits, settings), dev, clock,
                               max_epochs, settings.seed, folds, on_epoch=live.refresh if live else None,
-                              cross_fit=cross_fit,
-                              rerun_share=(len(splits.train) + len(splits.val)) / len(splits.train) if cross_fit else 1.0)
+                              cross_fit=cross_fit, rerun_cost=(RerunCost.cross_fitted(len(splits.train), len(splits.val))
+                                                               if cross_fit else RerunCost()))
             status = _optimize(study, trainer, clock, live, local=settings.sampler == "tpe", retrain=retrain)
             result = _summarize(study, search_space, base, splits, out, status, library, settings.seed, clock)
             if result.verdict is not None:
@@ -242,16 +244,16 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, l
             if not queue_next(study) and local and propose(study, trainer.space, trainer.base, trainer.seed):
                 log.info("trial %d: a local step from the best recipe so far", len(study.trials) - 1)
             study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
-        if (confirmation_fits(clock.budget, *_trial_cost(study, trainer), trainer.rerun_share)
+        if (confirmation_fits(clock.budget, *_trial_cost(study, trainer), trainer.rerun_cost)
                 and queue_confirmations(study, trainer.seed)):
             log.info("confirming: the best recipe and the base recipe trained again with another seed%s",
                      ", cross-fitted over the training and validation images" if trainer.cross_fit else "")
+        waited = time.monotonic()
         while True:
             while waiting_reruns(study) and _keep_going(study, trainer, clock, confirming=True, retrain=retrain):
                 study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
-            if not reruns_elsewhere(study) or clock.out_of_time():
+            if not _wait_for_reruns(study, trainer, clock, time.monotonic() - waited):
                 break
-            time.sleep(POLL_SECONDS)  # another worker runs a rerun: judge with it
     except KeyboardInterrupt:
         log.warning("search interrupted; resume it with --resume")
         return "interrupted"
@@ -261,14 +263,39 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, l
     return "completed"
 
 
+def _wait_for_reruns(study: optuna.Study, trainer: Trainer, clock: BudgetClock, waited: float) -> bool:
+    """Whether to wait on for the confirmation reruns another worker runs (a pause of POLL_SECONDS), so that
+    every worker judges with them: not once the time budget is spent, nor past WAIT_TRIALS reruns' time
+    (a worker on another host that died is not seen, on a journal storage); a database storage's
+    heartbeat fails and queues again the rerun of a worker that stopped beating."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    if clock.out_of_time():
+        return False
+    if rerun_next(study):  # one to run here (queued again): go round
+        return True
+    running = reruns_elsewhere(study)
+    if not running:
+        return False
+    _, seconds = _trial_cost(study, trainer)
+    if waited > WAIT_TRIALS * trainer.rerun_cost.seconds * (seconds or 0) + GRACE_S:
+        log.warning("judging without the confirmation rerun(s) %s, still running on %s",
+                    ", ".join(str(t.number) for t in running),
+                    ", ".join(sorted({str(t.user_attrs.get(WORKER, "another worker")) for t in running})))
+        return False
+    time.sleep(POLL_SECONDS)
+    return True
+
+
 def _keep_going(study: optuna.Study, trainer: Trainer, clock: BudgetClock, confirming: bool, retrain: bool) -> bool:
     """Whether another trial fits the budget, less what is held back for what comes after it (the
     confirmation reruns while searching; the retrain's time with a time budget). A queued confirmation rerun
     runs under a trials or epochs limit (the search held them back for it, and a kill mid-rerun must not
     leave it without room); a time limit still ends it."""
     clock.hold(held_back(clock.budget, *_trial_cost(study, trainer), confirming=confirming, retrain=retrain,
-                         share=trainer.rerun_share))
-    return not clock.out_of_time() if confirming else not clock.exhausted()
+                         cost=trainer.rerun_cost))
+    return not clock.out_of_time() if confirming and rerun_next(study) else not clock.exhausted()
 
 
 def _trial_cost(study: optuna.Study, trainer: Trainer) -> tuple[int, float | None]:
