@@ -253,13 +253,16 @@ def arm_aa(task: str, seed: int, data: Task, done: dict, args) -> dict:
     """The adoption rule on the default recipe against itself: a first score with a new seed against the
     default arm's, then the confirmation rerun as the search makes it (cross-fitted with seed + 1 over the
     labelled images in the search's order), the "candidate" trained with the new seed."""
+    from autorecipe import Recipe
+    from autorecipe.optimization.schedule import batch_size
     from autorecipe.searching.adoption import Paired, confirmation_folds, unpack
     default = done.get((task, seed, "default")) or arm_default(task, seed, data, done, args)
     new = _fit_row(data, {}, seed + AA_SEEDS, args, args.work / f"{task}-{seed}-aa-first")
     x, y = np.concatenate([data.train_x, data.val_x]), np.concatenate([data.train_y, data.val_y])
+    batch = batch_size(Recipe().optimization, len(data.train_x))  # a trial's, as the search's reruns train with
     reruns = {}
     for name, train_seed in (("base", seed + 1), ("candidate", seed + AA_SEEDS)):
-        parts = [_fit_fold(x, y, train, score, train_seed, args, args.work / f"{task}-{seed}-aa-{name}-{k}")
+        parts = [_fit_fold(x, y, train, score, train_seed, batch, args, args.work / f"{task}-{seed}-aa-{name}-{k}")
                  for k, (train, score) in enumerate(confirmation_folds(y, seed + 1))]
         reruns[name] = np.concatenate(parts)[None]
     paired = Paired((unpack(new["val_correct"]), unpack(default["val_correct"])),
@@ -268,13 +271,13 @@ def arm_aa(task: str, seed: int, data: Task, done: dict, args) -> dict:
     return {"adopted": gain.above_zero, "gain": gain.to_dict(), "val_pairs": paired.packed()}
 
 
-def _fit_fold(x: np.ndarray, y: np.ndarray, train: np.ndarray, score: np.ndarray, seed: int, args,
+def _fit_fold(x: np.ndarray, y: np.ndarray, train: np.ndarray, score: np.ndarray, seed: int, batch: int, args,
               out: Path) -> np.ndarray:
-    """The default recipe fitted on images `train` (scored on `score` as its validation images): per image of
-    `score`, right or wrong."""
+    """The default recipe with batch size `batch` fitted on images `train` (scored on `score` as its validation
+    images): per image of `score`, right or wrong."""
     import autorecipe
     run = autorecipe.fit((x[train], y[train]), val=(x[score], y[score]), epochs=args.epochs, seed=seed, out=out,
-                         device=args.device, progress=False)
+                         overrides={"batch_size": batch}, device=args.device, progress=False)
     return _correct(run, x[score], y[score])
 
 

@@ -318,3 +318,28 @@ def test_a_queued_rerun_runs_when_the_epochs_are_spent_and_another_workers_rerun
     study.enqueue_trial({"x": 0.3})  # a recipe a kill cut off, queued again before the reruns: the budget holds
     study.enqueue_trial({"x": 0.0}, user_attrs={CONFIRMS: 0, CONFIRM_SEED: 1, BASELINE: True})
     assert not _keep_going(study, trainer, clock, confirming=True, retrain=False)
+
+
+def test_a_cross_fitted_rerun_trains_with_the_batch_size_of_a_trial(monkeypatch):
+    from autorecipe.data.dataset import ImageData
+    from autorecipe.optimization.schedule import batch_size
+    from autorecipe.searching import objective
+
+    class Seen(Exception):
+        pass
+
+    def train(recipe, train_data, val_data, **_):
+        raise Seen(recipe.optimization.batch_size, len(train_data), len(val_data))
+
+    monkeypatch.setattr(objective, "train", train)
+    labels = np.arange(1000) % 2
+    images = ImageData(np.zeros((1000, 1, 8, 8), np.uint8), np.arange(1000), labels, ["a", "b"])
+    train_data, val_data = images.subset(np.arange(900)), images.subset(np.arange(900, 1000))
+    trial = optuna.create_study().ask()
+    trial.set_user_attr(CONFIRM_SEED, 1)
+    trainer = objective.Trainer(None, Recipe(), None, "cpu", None, 8, cross_fit=True)
+    with pytest.raises(Seen) as seen:
+        trainer._cross_fit(trial, Recipe(), train_data, val_data)
+    batch, trained, scored = seen.value.args
+    assert (trained, scored) == (500, 500) and batch == batch_size(Recipe().optimization, 900) != batch_size(
+        Recipe().optimization, 500)  # the automatic batch of a trial's 900 images, not of a fold's 500

@@ -23,6 +23,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from ..data.dataset import ImageData
 from ..errors import AutorecipeError
+from ..optimization.schedule import batch_size
 from ..recipe import Recipe
 from ..training.callbacks import Callback
 from ..training.loop import TrainResult, train
@@ -86,7 +87,10 @@ class Trainer:
         return _best(result)
 
     def _cross_fit(self, trial: optuna.Trial, recipe: Recipe, train_data: ImageData, val_data: ImageData) -> float:
-        """A confirmation rerun over all labelled images: trained on the other folds, scored on each in turn."""
+        """A confirmation rerun over all labelled images: trained on the other folds, scored on each in turn,
+        with the batch size a trial trains with (an automatic one resolves on a trial's training images, not
+        on a fold's, so that a recipe that halves the batch is not the base recipe again)."""
+        recipe = recipe.with_values({"batch_size": batch_size(recipe.optimization, len(train_data))})
         labelled = pooled(train_data, val_data)
         trial.set_user_attr(VAL_IMAGES, len(labelled))
         correct = []
