@@ -38,7 +38,7 @@ report (adopted: the candidate arm's test predictions; else the default's), so a
 re-scores every finished cell; the rule's levels table compares rules after the fact.
 
     python benchmarks/search_suite.py ../shared/data/cifar10 [--seeds 3] [--results R.jsonl] [--work DIR]
-        [--hours H] [--write-library FILE]
+        [--hours H] [--write-library FILE] [--report-only]
 
 Headline (last line): overall mean gain of search over the default recipe, with its interval.
 """
@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/search_suite"), help="studies and runs")
     parser.add_argument("--hours", type=float, default=None, help="start no new arm after this many hours")
     parser.add_argument("--write-library", type=Path, help="write the searches' chosen recipes as a library file")
+    parser.add_argument("--report-only", action="store_true", help="print the report of the finished arms; run none")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
 
@@ -96,6 +97,9 @@ def main() -> None:
     tasks = [t for t in args.tasks.split(",") if t]
     if args.write_library:
         _write_library(done, args.write_library)
+        return
+    if args.report_only:
+        report(done, tasks, args.seeds, args.work)
         return
     start = time.monotonic()
     cells = [(task, seed, arm) for seed in range(args.seeds) for task in tasks
