@@ -100,8 +100,9 @@ class Trainer:
             if result.stop_reason:
                 raise optuna.TrialPruned()
             correct.append(result.val_correct)
-        trial.set_user_attr(VAL_CORRECT, pack(np.concatenate(correct)))  # every labelled image once, in fold order
-        return float(np.concatenate(correct).mean())
+        scored = np.concatenate(correct)  # every labelled image once, in fold order
+        trial.set_user_attr(VAL_CORRECT, pack(scored))
+        return float(scored.mean())
 
     def _cross_validate(self, trial: optuna.Trial, recipe: Recipe, data: ImageData) -> float:
         scores, correct = [], []
