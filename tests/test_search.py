@@ -472,9 +472,11 @@ def test_a_second_worker_joins_a_running_search(tiny_npz, tmp_path):
             first.kill()
     trials = load_study(out).trials
     assert not [t for t in trials if "interrupted" in t.user_attrs]  # the live worker's trial was left to it
-    assert len({t.user_attrs["worker"] for t in trials}) == 2 and 8 <= _finished(second.study) <= 9
+    shown = [(t.number, t.state.name, t.user_attrs.get("worker"), t.user_attrs.get("confirms")) for t in trials]
+    assert len({t.user_attrs["worker"] for t in trials}) == 2 and 8 <= _finished(second.study) <= 9, shown
     searched = [t for t in trials if "confirms" not in t.user_attrs]  # confirmation reruns repeat by design
-    assert len({json.dumps(t.params, sort_keys=True) for t in searched}) == len(searched)  # no recipe twice
+    recipes = [json.dumps(t.params, sort_keys=True) for t in searched]
+    assert len(set(recipes)) == len(searched), recipes  # no recipe twice
 
 
 def _done(study) -> list:
@@ -610,3 +612,15 @@ def test_a_new_search_probes_the_device_once_and_a_resume_keeps_its_space(tiny_n
     monkeypatch.setattr(search_module, "slow_precisions", no_probe)
     resumed = autorecipe.search(str(tiny_npz), out=out, resume=True, budget="4 trials", device="cpu", progress=False)
     assert all(t.params.get("precision") != "fp16" for t in resumed.study.trials)
+
+
+def test_a_local_step_is_never_a_recipe_already_tried():
+    from autorecipe.searching.local import propose
+    space = SearchSpace({"hflip": Choice((True, False))})
+    study = optuna.create_study(direction="maximize")
+    flips = optuna.distributions.CategoricalDistribution([True, False])
+    study.add_trial(optuna.trial.create_trial(params={"hflip": True}, distributions={"hflip": flips}, value=0.6))
+    assert propose(study, space, Recipe(), seed=0)  # the one step there is: flips off
+    assert study.trials[-1].system_attrs["fixed_params"] == {"hflip": False}
+    study.optimize(lambda trial: 0.5 + 0 * trial.suggest_categorical("hflip", [True, False]), n_trials=1)
+    assert not propose(study, space, Recipe(), seed=1)  # every step from the incumbent has been run

@@ -30,10 +30,12 @@ from .space import SearchSpace
 
 MAX_CHANGES = 3
 TPE_FROM = 20  # trials in the study before TPE gets every other trial
+DRAWS = 20  # steps drawn at most for one that no trial has run (or queued) yet
 
 
 def propose(study: optuna.Study, space: SearchSpace, base: Recipe, seed: int) -> bool:
-    """Queue a step from the incumbent when it is local search's turn; returns whether it queued one."""
+    """Queue a step from the incumbent that no trial has taken when it is local search's turn; returns whether
+    it queued one. `seed` is this worker's stream: two workers must not draw the same steps."""
     trials = study.get_trials(deepcopy=False)
     if any(t.state == TrialState.WAITING for t in trials):  # warm-start recipes (or reruns) go first
         return False
@@ -42,9 +44,18 @@ def propose(study: optuna.Study, space: SearchSpace, base: Recipe, seed: int) ->
     if incumbent is None or incumbent.state != TrialState.COMPLETE or (len(searched) % 2 and len(trials) >= TPE_FROM):
         return False
     rng = np.random.default_rng([seed, len(trials)])
-    params, outside = space.params_of(step(space.recipe_of(incumbent, base), space, rng))
-    study.enqueue_trial(params, user_attrs={LOCAL: True, OUTSIDE: outside})
-    return True
+    tried = {_key(t.params or t.system_attrs.get("fixed_params", {})) for t in trials}  # queued: its fixed params
+    for _ in range(DRAWS):
+        params, outside = space.params_of(step(space.recipe_of(incumbent, base), space, rng))
+        if _key(params) not in tried:
+            study.enqueue_trial(params, user_attrs={LOCAL: True, OUTSIDE: outside})
+            return True
+    return False
+
+
+def _key(params: dict) -> tuple:
+    """Parameters as a comparable key."""
+    return tuple(sorted((name, repr(value)) for name, value in params.items()))
 
 
 def step(recipe: Recipe, space: SearchSpace, rng: np.random.Generator) -> Recipe:

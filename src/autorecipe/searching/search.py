@@ -186,7 +186,9 @@ def search(
                               max_epochs, settings.seed, folds, on_epoch=live.refresh if live else None,
                               cross_fit=cross_fit, rerun_cost=(RerunCost.cross_fitted(len(splits.train), len(splits.val))
                                                                if cross_fit else RerunCost()))
-            status = _optimize(study, trainer, clock, live, local=settings.sampler == "tpe", retrain=retrain)
+            local_seed = fresh_seed(settings.seed, study) if resume else settings.seed
+            status = _optimize(study, trainer, clock, live, local_seed if settings.sampler == "tpe" else None,
+                               retrain=retrain)
             result = _summarize(study, search_space, base, splits, out, status, library, settings.seed, clock)
             if result.verdict is not None:
                 _say(live, result.verdict.sentence())
@@ -233,15 +235,17 @@ def _say(live: LiveTrials | None, text: str) -> None:
         live.note(text)
 
 
-def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, local: bool, retrain: bool) -> str:
-    """Run trials one at a time (with `local`, every other one a local step) until the budget, less what the
-    confirmation reruns and the retrain hold, is spent; then the confirmation reruns. Returns completed or
-    interrupted."""
+def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, local_seed: int | None,
+              retrain: bool) -> str:
+    """Run trials one at a time (with a `local_seed`, every other one a local step drawn with it) until the
+    budget, less what the confirmation reruns and the retrain hold, is spent; then the confirmation reruns.
+    Returns completed or interrupted."""
     if live:
         live.start(study)
     try:
         while _keep_going(study, trainer, clock, confirming=False, retrain=retrain):
-            if not queue_next(study) and local and propose(study, trainer.space, trainer.base, trainer.seed):
+            if (not queue_next(study) and local_seed is not None
+                    and propose(study, trainer.space, trainer.base, local_seed)):
                 log.info("trial %d: a local step from the best recipe so far", len(study.trials) - 1)
             study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
         if (confirmation_fits(clock.budget, *_trial_cost(study, trainer), trainer.rerun_cost)
