@@ -281,6 +281,33 @@ def test_nearest_recipes_prefers_similar_datasets(tmp_path):
     assert [r.regularization.label_smoothing for r in nearest] == [0.2]
 
 
+def test_a_library_entry_carries_what_its_search_changed_but_not_the_size_colour_or_precision(tmp_path):
+    digits = load_data("digits")
+    searched_from = Recipe().with_values({"image_size": 64, "channels": "gray", "width": 0.5})
+    chosen = searched_from.with_values({"label_smoothing": 0.2, "precision": "fp32"})
+    record(tmp_path, digits, chosen, 0.9, base=searched_from)
+    assert read_library(tmp_path)[0].changes == {"label_smoothing": 0.2, "precision": "fp32"}
+    base = Recipe().with_values({"image_size": 32, "channels": "rgb"})
+    (recipe,) = nearest_recipes(tmp_path, digits, base=base)
+    assert recipe == base.with_values({"label_smoothing": 0.2})  # width was the other search's base, not a change
+    record(tmp_path, digits.subset(np.arange(900)), base.with_values({"precision": "bf16"}), 0.95, base=base)
+    assert len(nearest_recipes(tmp_path, digits, base=base)) == 1  # an entry that changes nothing here is passed over
+
+
+def test_the_warm_start_plans_no_recipe_that_trains_as_an_earlier_one():
+    from autorecipe.searching.warm_start import plan, trained_as
+    space, base = build_space(), Recipe()
+    cpu, train = torch.device("cpu"), 1800
+    resolved = trained_as(base, cpu, train)
+    assert resolved.optimization.batch_size > 0 and resolved.optimization.lr > 0
+    explicit = base.with_values({"batch_size": resolved.optimization.batch_size, "lr": resolved.optimization.lr,
+                                 "precision": resolved.optimization.precision})
+    smoothed = base.with_values({"label_smoothing": 0.2})
+    study = optuna.create_study(direction="maximize")
+    assert plan(study, space, base, [explicit, smoothed, smoothed],
+                same=lambda recipe: trained_as(recipe, cpu, train)) == 2  # the base and the smoothed one
+
+
 def test_an_epoch_budget_stops_the_search(tiny_npz, tmp_path):
     result = small_search(tiny_npz, tmp_path / "s", budget="5 epochs", library=False)
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())

@@ -5,6 +5,11 @@ One JSON line per study in `library.jsonl` under `--library`, `$AUTORECIPE_LIBRA
 header line with its format and how it was built, then entries), written by
 benchmarks/search_suite.py from its searches' adopted recipes. A new study starts with the
 best recipes of the most similar datasets of both.
+
+An entry holds its chosen recipe and what its search changed from the base recipe it searched from;
+a new search applies those changes to its own base. The input size, colour and precision are the new
+data's and device's to decide, never an entry's (a 64 px or grayscale entry must not make a
+32 px colour search train at 64 px in grayscale).
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ from pathlib import Path
 
 from ..data.dataset import ImageData
 from ..errors import AutorecipeError
+from ..knobs import registry
 from ..recipe import Recipe
 
 FILE = "library.jsonl"
 SHIPPED = Path(__file__).with_name("shipped_recipes.jsonl")
 SHIPPED_FORMAT = 1  # the shipped file's format version (its header line says which it is)
 NEAREST = 3  # past datasets whose best recipes a new study tries first
+LOCAL_KNOBS = ("image_size", "channels", "precision")  # decided by the data and the device: never carried over
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,17 @@ class Entry:
     description: str
     date: str
     shipped: bool = False  # from the library the package ships, not the user's
+    changes: dict | None = None  # knob: value its search changed from its base recipe (None: an older entry)
+
+    def recipe_for(self, base: Recipe) -> Recipe:
+        """The entry's recipe for a new search from `base`: `base` with the entry's changes (an older entry
+        without them: its whole recipe), less the knobs the data and device decide (LOCAL_KNOBS)."""
+        if self.changes is not None:
+            values = dict(self.changes)
+        else:
+            recipe = Recipe.from_dict(self.recipe)
+            values = {name: recipe.get(name) for name in registry()}
+        return base.with_values({name: value for name, value in values.items() if name not in LOCAL_KNOBS})
 
     @property
     def label(self) -> str:
@@ -100,17 +118,22 @@ def _read_entries(path: Path, shipped: bool) -> list[Entry]:
     for line in path.read_text().splitlines():
         try:
             raw = json.loads(line)
+            changes = raw.get("changes")
             entries.append(Entry(MetaFeatures(**raw["dataset"]), raw["recipe"], float(raw["score"]),
-                                 raw.get("description", ""), raw.get("date", ""), shipped))
+                                 raw.get("description", ""), raw.get("date", ""), shipped,
+                                 dict(changes) if changes is not None else None))
         except (ValueError, KeyError, TypeError):
             continue
     return entries
 
 
-def record(folder: Path, data: ImageData, recipe: Recipe, score: float) -> None:
-    """Append a finished study's dataset, best recipe and score to the library."""
+def record(folder: Path, data: ImageData, recipe: Recipe, score: float, base: Recipe | None = None) -> None:
+    """Append a finished study's dataset, best recipe (and what it changed from `base`, the default recipe
+    unless given) and score to the library."""
+    base = base or Recipe()
+    changes = {name: recipe.get(name) for name in registry() if recipe.get(name) != base.get(name)}
     entry = Entry(MetaFeatures.of(data), recipe.to_dict(), float(score), data.description,
-                  datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                  datetime.now(timezone.utc).isoformat(timespec="seconds"), changes=changes)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with (folder / FILE).open("a") as f:  # one short append: whole lines even with concurrent writers
@@ -119,25 +142,30 @@ def record(folder: Path, data: ImageData, recipe: Recipe, score: float) -> None:
         raise AutorecipeError(f"cannot write the recipe library {folder}: {error.strerror}") from None
 
 
-def nearest_recipes(folder: Path, data: ImageData, count: int = NEAREST, shipped: bool = True) -> list[Recipe]:
+def nearest_recipes(folder: Path, data: ImageData, count: int = NEAREST, shipped: bool = True,
+                    base: Recipe | None = None) -> list[Recipe]:
     """The best recipe of each of the `count` past datasets most similar to `data`, most similar first."""
-    return [recipe for _, recipe in nearest(folder, data, count, shipped)]
+    return [recipe for _, recipe in nearest(folder, data, count, shipped, base)]
 
 
-def nearest(folder: Path, data: ImageData, count: int = NEAREST, shipped: bool = True) -> list[tuple[Entry, Recipe]]:
+def nearest(folder: Path, data: ImageData, count: int = NEAREST, shipped: bool = True,
+            base: Recipe | None = None) -> list[tuple[Entry, Recipe]]:
     """The library entries of the `count` past datasets most similar to `data` (the best of each), with their
-    recipes, most similar first: from the library in `folder` and (with `shipped`) the shipped one."""
+    recipes for a search from `base` (the default recipe unless given), most similar first: from the library
+    in `folder` and (with `shipped`) the shipped one. An entry whose recipe is `base` itself is passed over."""
+    base = base or Recipe()
     here = MetaFeatures.of(data)
     best: dict[MetaFeatures, Entry] = {}
     for entry in read_library(folder) + (read_shipped() if shipped else []):
         if entry.dataset not in best or entry.score > best[entry.dataset].score:
             best[entry.dataset] = entry
-    ranked = sorted(best.values(), key=lambda e: (here.distance(e.dataset), -e.score))
     found = []
-    for entry in ranked[:count]:
+    for entry in sorted(best.values(), key=lambda e: (here.distance(e.dataset), -e.score)):
         try:
-            found.append((entry, Recipe.from_dict(entry.recipe)))
+            recipe = entry.recipe_for(base)
         except AutorecipeError:  # a recipe from an older version with a knob that no longer exists
             continue
+        if recipe != base and len(found) < count:
+            found.append((entry, recipe))
     return found
 

@@ -52,7 +52,7 @@ from .settings import SearchSettings
 from .space import RESOURCE_KNOB, SearchSpace, build_space, fixed_values, read_space_file
 from .costs import compile_left_out, slow_precisions
 from .storage import GRACE_S, open_storage
-from .warm_start import plan, queue_next, strong_recipes
+from .warm_start import plan, queue_next, strong_recipes, trained_as
 
 log = logging.getLogger("autorecipe")
 
@@ -170,8 +170,10 @@ def search(
             settings.save(out)
             if not resume and warm_start:
                 shelf = library_dir(library or None)
-                warm = nearest(shelf, splits.train, shipped=settings.shipped_library) if library is not False else []
-                planned = plan(study, search_space, base, [r for _, r in warm] + strong_recipes(base, len(splits.train)))
+                warm = (nearest(shelf, splits.train, shipped=settings.shipped_library, base=base)
+                        if library is not False else [])
+                planned = plan(study, search_space, base, [r for _, r in warm] + strong_recipes(base, len(splits.train)),
+                               same=lambda recipe: trained_as(recipe, dev, len(splits.train)))
                 log.info("warm start: %d recipes planned (%d from the library)", planned, len(warm))
                 study.set_user_attr(LIBRARY_USED, [e.label for e, _ in warm])
                 if warm:
@@ -337,7 +339,7 @@ def _summarize(study, space, base: Recipe, splits, out: Path, status: str, libra
     write_atomic(out / "summary.json", json.dumps(summary, indent=1).encode())
     log.info("best trial %d: %.4f; trials %s", best.number, score, found)
     if library is not False and status == "completed" and best.state == TrialState.COMPLETE:
-        record(library_dir(library or None), splits.train, recipe, score)
+        record(library_dir(library or None), splits.train, recipe, score, base=base)
     return SearchResult(recipe, score, best.number, found, out, study, status, verdict,
                         knob_importance=knobs, bucket_importance=buckets, importance_note=note)
 

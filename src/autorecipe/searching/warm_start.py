@@ -10,8 +10,13 @@ search's budget ends and the confirmation reruns (adoption.py) run next.
 
 from __future__ import annotations
 
-import optuna
+from collections.abc import Callable
 
+import optuna
+import torch
+
+from ..errors import AutorecipeError
+from ..optimization.precision import resolve_precision
 from ..optimization.schedule import MIN_BATCH, batch_size
 from ..recipe import Recipe
 from ..training.setup import resolve_lr
@@ -54,14 +59,31 @@ def strong_recipes(base: Recipe, num_train: int | None = None) -> list[Recipe]:
     return [base.with_values(changes) for changes in family + GENERAL[:1] + smaller + steps + GENERAL[1:]]
 
 
-def plan(study: optuna.Study, space: SearchSpace, base: Recipe, recipes: list[Recipe]) -> int:
-    """Plan `base` (marked as the baseline), then `recipes`, as the study's first trials, skipping repeats;
-    returns how many were planned."""
+def trained_as(recipe: Recipe, device: torch.device, num_train: int) -> Recipe:
+    """`recipe` as it trains on `device` with `num_train` training images: its automatic lr, batch and
+    precision resolved (two recipes that differ only there train the same model)."""
+    recipe = resolve_lr(recipe)
+    opt = recipe.optimization
+    try:
+        precision = resolve_precision(opt, device)
+    except AutorecipeError:  # a precision the device lacks: the trial fails and says so
+        precision = opt.precision
+    return recipe.with_values({"batch_size": batch_size(opt, num_train), "precision": precision})
+
+
+def plan(study: optuna.Study, space: SearchSpace, base: Recipe, recipes: list[Recipe],
+         same: Callable[[Recipe], Recipe] = lambda recipe: recipe) -> int:
+    """Plan `base` (marked as the baseline), then `recipes`, as the study's first trials, skipping repeats: a
+    recipe whose `same` (what it trains as, see trained_as) is an earlier one's; returns how many were
+    planned."""
     planned: list[dict] = []
+    seen: list[Recipe] = []
     for recipe in [base, *recipes]:
         params, outside = space.params_of(recipe)
-        if any(entry["params"] == params and entry["outside"] == outside for entry in planned):
+        trains = same(base.with_values({**space.values_of(params), **outside}))  # what the trial trains
+        if trains in seen:
             continue
+        seen.append(trains)
         planned.append({"params": params, "outside": outside, "baseline": recipe is base})
     study.set_user_attr(WARM_PLAN, planned)
     return len(planned)
