@@ -15,6 +15,7 @@ import autorecipe
 from autorecipe.cli import main
 from autorecipe.data.dataset import load_data
 from autorecipe.data.split import stratified_split
+from autorecipe.recipe import Recipe
 from autorecipe.searching.library import nearest_recipes, read_library
 from autorecipe.searching.search import load_study
 
@@ -54,6 +55,9 @@ def test_a_recipe_library_of_0_1_0_reads():
     digits = load_data("digits")
     (recipe,) = nearest_recipes(FIXTURES / "library", digits)
     assert recipe.architecture.width == 0.125 and recipe.optimization.epochs == 2
+    stored = Recipe.from_dict(read_library(FIXTURES / "library")[0].recipe)
+    assert (stored.data.image_size, stored.data.channels) != (recipe.data.image_size, recipe.data.channels)
+    assert (recipe.data.image_size, recipe.data.channels) == (Recipe().data.image_size, Recipe().data.channels)
 
 
 def test_the_same_recipe_and_seed_train_what_0_1_0_trained(tmp_path):

@@ -28,7 +28,7 @@ from autorecipe.searching.local import MAX_CHANGES, step
 from autorecipe.searching.samplers import SAMPLERS, grid, make_sampler
 from autorecipe.searching.search import load_study
 from autorecipe.searching.space import RESOURCE_KNOB, SearchSpace, build_space
-from autorecipe.searching.warm_start import GENERAL, LR_STEPS, plan, queue_next, strong_recipes
+from autorecipe.searching.warm_start import GENERAL, LR_STEPS, plan, queue_next, strong_recipes, what_trains
 from autorecipe.training.setup import resolve_lr
 
 TINY = {"epochs": 2, "width": 0.125, "precision": "fp32", "batch_size": 32}  # fixed: seconds per trial on the CPU
@@ -185,7 +185,8 @@ def test_the_strong_recipes_of_the_family_are_queued_after_the_base_recipe_one_a
     space, base = build_space(), Recipe()
     study = optuna.create_study()
     expected = [base] + strong_recipes(base)
-    assert plan(study, space, base, [base] + strong_recipes(base)) == 1 + len(GENERAL) + len(LR_STEPS)
+    same = what_trains(space, base, torch.device("cpu"), 1000)
+    assert plan(study, space, base, [base] + strong_recipes(base), same) == 1 + len(GENERAL) + len(LR_STEPS)
     asked = []
     for _ in expected:
         assert queue_next(study) and not queue_next(study)  # one waiting trial at a time
@@ -281,12 +282,12 @@ def test_nearest_recipes_prefers_similar_datasets(tmp_path):
     assert [r.regularization.label_smoothing for r in nearest] == [0.2]
 
 
-def test_a_library_entry_carries_what_its_search_changed_but_not_the_size_colour_or_precision(tmp_path):
+def test_a_library_entry_carries_what_its_search_changed_but_not_the_size_colour_batch_or_precision(tmp_path):
     digits = load_data("digits")
     searched_from = Recipe().with_values({"image_size": 64, "channels": "gray", "width": 0.5})
-    chosen = searched_from.with_values({"label_smoothing": 0.2, "precision": "fp32"})
+    chosen = searched_from.with_values({"label_smoothing": 0.2, "precision": "fp32", "batch_size": 16})
     record(tmp_path, digits, chosen, 0.9, base=searched_from)
-    assert read_library(tmp_path)[0].changes == {"label_smoothing": 0.2, "precision": "fp32"}
+    assert read_library(tmp_path)[0].changes == {"label_smoothing": 0.2, "precision": "fp32", "batch_size": 16}
     base = Recipe().with_values({"image_size": 32, "channels": "rgb"})
     (recipe,) = nearest_recipes(tmp_path, digits, base=base)
     assert recipe == base.with_values({"label_smoothing": 0.2})  # width was the other search's base, not a change
@@ -295,7 +296,7 @@ def test_a_library_entry_carries_what_its_search_changed_but_not_the_size_colour
 
 
 def test_the_warm_start_plans_no_recipe_that_trains_as_an_earlier_one():
-    from autorecipe.searching.warm_start import plan, trained_as
+    from autorecipe.searching.warm_start import trained_as
     space, base = build_space(), Recipe()
     cpu, train = torch.device("cpu"), 1800
     resolved = trained_as(base, cpu, train)
@@ -304,8 +305,7 @@ def test_the_warm_start_plans_no_recipe_that_trains_as_an_earlier_one():
                                  "precision": resolved.optimization.precision})
     smoothed = base.with_values({"label_smoothing": 0.2})
     study = optuna.create_study(direction="maximize")
-    assert plan(study, space, base, [explicit, smoothed, smoothed],
-                same=lambda recipe: trained_as(recipe, cpu, train)) == 2  # the base and the smoothed one
+    assert plan(study, space, base, [explicit, smoothed, smoothed], what_trains(space, base, cpu, train)) == 2
 
 
 def test_an_epoch_budget_stops_the_search(tiny_npz, tmp_path):
@@ -641,13 +641,34 @@ def test_a_new_search_probes_the_device_once_and_a_resume_keeps_its_space(tiny_n
     assert all(t.params.get("precision") != "fp16" for t in resumed.study.trials)
 
 
-def test_a_local_step_is_never_a_recipe_already_tried():
+def test_a_local_step_is_never_a_recipe_already_tried_or_queued(tmp_path):
     from autorecipe.searching.local import propose
-    space = SearchSpace({"hflip": Choice((True, False))})
-    study = optuna.create_study(direction="maximize")
+    from autorecipe.searching.storage import open_storage
+    space, base = SearchSpace({"hflip": Choice((True, False))}), Recipe()
+    same = what_trains(space, base, torch.device("cpu"), 1000)
+    study = optuna.create_study(direction="maximize", storage=open_storage(None, tmp_path))  # a journal, as searched
     flips = optuna.distributions.CategoricalDistribution([True, False])
     study.add_trial(optuna.trial.create_trial(params={"hflip": True}, distributions={"hflip": flips}, value=0.6))
-    assert propose(study, space, Recipe(), seed=0)  # the one step there is: flips off
+    assert propose(study, space, base, 0, same)  # the one step there is: flips off
     assert study.trials[-1].system_attrs["fixed_params"] == {"hflip": False}
-    study.optimize(lambda trial: 0.5 + 0 * trial.suggest_categorical("hflip", [True, False]), n_trials=1)
-    assert not propose(study, space, Recipe(), seed=1)  # every step from the incumbent has been run
+    running = study.ask()  # taken by a worker, not yet reported: its parameters are only the queued ones
+    assert running.number == 1 and not study.trials[1].params
+    assert not propose(study, space, base, 1, same)  # every step from the incumbent is taken
+    study.tell(running, 0.5)
+    assert not propose(study, space, base, 2, same)
+
+
+def test_two_workers_draw_their_own_local_steps():
+    from autorecipe.searching.local import propose
+    space, base = build_space(), Recipe()
+    same = what_trains(space, base, torch.device("cpu"), 1000)
+    params, outside = space.params_of(base)
+    drawn = []
+    for seed in (0, 1):
+        study = optuna.create_study(direction="maximize")
+        study.enqueue_trial(params, user_attrs={"outside_range": outside})
+        study.optimize(lambda trial: 0.5 if space.sample(trial, base) == base else 0.0, n_trials=1)
+        assert study.trials[0].value == 0.5  # the incumbent: the base recipe
+        assert propose(study, space, base, seed, same)
+        drawn.append(study.trials[-1].system_attrs["fixed_params"])
+    assert drawn[0] != drawn[1]

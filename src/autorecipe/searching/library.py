@@ -7,9 +7,10 @@ benchmarks/search_suite.py from its searches' adopted recipes. A new study start
 best recipes of the most similar datasets of both.
 
 An entry holds its chosen recipe and what its search changed from the base recipe it searched from;
-a new search applies those changes to its own base. The input size, colour and precision are the new
-data's and device's to decide, never an entry's (a 64 px or grayscale entry must not make a
-32 px colour search train at 64 px in grayscale).
+a new search applies those changes to its own base. The input size, colour, batch size and precision
+are the new data's and device's to decide, never an entry's (a 64 px or grayscale entry must not
+make a 32 px colour search train at 64 px in grayscale; a batch halved for 1,000 images is not
+one for 50,000).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +32,7 @@ FILE = "library.jsonl"
 SHIPPED = Path(__file__).with_name("shipped_recipes.jsonl")
 SHIPPED_FORMAT = 1  # the shipped file's format version (its header line says which it is)
 NEAREST = 3  # past datasets whose best recipes a new study tries first
-LOCAL_KNOBS = ("image_size", "channels", "precision")  # decided by the data and the device: never carried over
+LOCAL_KNOBS = ("image_size", "channels", "batch_size", "precision")  # the data's and device's: never carried over
 
 
 @dataclass(frozen=True)
@@ -148,11 +150,12 @@ def nearest_recipes(folder: Path, data: ImageData, count: int = NEAREST, shipped
     return [recipe for _, recipe in nearest(folder, data, count, shipped, base)]
 
 
-def nearest(folder: Path, data: ImageData, count: int = NEAREST, shipped: bool = True,
-            base: Recipe | None = None) -> list[tuple[Entry, Recipe]]:
+def nearest(folder: Path, data: ImageData, count: int = NEAREST, shipped: bool = True, base: Recipe | None = None,
+            same: Callable[[Recipe], Recipe] = lambda recipe: recipe) -> list[tuple[Entry, Recipe]]:
     """The library entries of the `count` past datasets most similar to `data` (the best of each), with their
     recipes for a search from `base` (the default recipe unless given), most similar first: from the library
-    in `folder` and (with `shipped`) the shipped one. An entry whose recipe is `base` itself is passed over."""
+    in `folder` and (with `shipped`) the shipped one. An entry whose recipe trains as `base` (by `same`: what
+    a recipe trains, see warm_start.what_trains) is passed over."""
     base = base or Recipe()
     here = MetaFeatures.of(data)
     best: dict[MetaFeatures, Entry] = {}
@@ -165,7 +168,7 @@ def nearest(folder: Path, data: ImageData, count: int = NEAREST, shipped: bool =
             recipe = entry.recipe_for(base)
         except AutorecipeError:  # a recipe from an older version with a knob that no longer exists
             continue
-        if recipe != base and len(found) < count:
+        if same(recipe) != same(base) and len(found) < count:
             found.append((entry, recipe))
     return found
 

@@ -17,6 +17,8 @@ Each search range knows its own small step (`SearchRange.moved`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import optuna
 from optuna.trial import TrialState
@@ -33,9 +35,11 @@ TPE_FROM = 20  # trials in the study before TPE gets every other trial
 DRAWS = 20  # steps drawn at most for one that no trial has run (or queued) yet
 
 
-def propose(study: optuna.Study, space: SearchSpace, base: Recipe, seed: int) -> bool:
-    """Queue a step from the incumbent that no trial has taken when it is local search's turn; returns whether
-    it queued one. `seed` is this worker's stream: two workers must not draw the same steps."""
+def propose(study: optuna.Study, space: SearchSpace, base: Recipe, seed: int,
+            same: Callable[[Recipe], Recipe]) -> bool:
+    """Queue a step from the incumbent that trains what no trial has trained or is queued to (by `same`, see
+    warm_start.what_trains) when it is local search's turn; returns whether it queued one. `seed` is this
+    worker's stream: two workers must not draw the same steps."""
     trials = study.get_trials(deepcopy=False)
     if any(t.state == TrialState.WAITING for t in trials):  # warm-start recipes (or reruns) go first
         return False
@@ -44,18 +48,20 @@ def propose(study: optuna.Study, space: SearchSpace, base: Recipe, seed: int) ->
     if incumbent is None or incumbent.state != TrialState.COMPLETE or (len(searched) % 2 and len(trials) >= TPE_FROM):
         return False
     rng = np.random.default_rng([seed, len(trials)])
-    tried = {_key(t.params or t.system_attrs.get("fixed_params", {})) for t in trials}  # queued: its fixed params
+    tried = [same(_trained(t, space, base)) for t in trials]
     for _ in range(DRAWS):
-        params, outside = space.params_of(step(space.recipe_of(incumbent, base), space, rng))
-        if _key(params) not in tried:
+        stepped = step(space.recipe_of(incumbent, base), space, rng)
+        if same(stepped) not in tried:
+            params, outside = space.params_of(stepped)
             study.enqueue_trial(params, user_attrs={LOCAL: True, OUTSIDE: outside})
             return True
     return False
 
 
-def _key(params: dict) -> tuple:
-    """Parameters as a comparable key."""
-    return tuple(sorted((name, repr(value)) for name, value in params.items()))
+def _trained(trial: optuna.trial.FrozenTrial, space: SearchSpace, base: Recipe) -> Recipe:
+    """The recipe a trial trains (a queued one: its fixed parameters)."""
+    params = trial.system_attrs.get("fixed_params", trial.params)
+    return base.with_values({**space.values_of(params), **trial.user_attrs.get(OUTSIDE, {})})
 
 
 def step(recipe: Recipe, space: SearchSpace, rng: np.random.Generator) -> Recipe:

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +52,7 @@ from .settings import SearchSettings
 from .space import RESOURCE_KNOB, SearchSpace, build_space, fixed_values, read_space_file
 from .costs import compile_left_out, slow_precisions
 from .storage import GRACE_S, open_storage
-from .warm_start import plan, queue_next, strong_recipes, trained_as
+from .warm_start import plan, queue_next, strong_recipes, what_trains
 
 log = logging.getLogger("autorecipe")
 
@@ -168,12 +168,14 @@ def search(
             if resume:  # a new random stream: a resumed or second worker must not redraw the first one's
                 study.sampler = make_sampler(settings.sampler, search_space, fresh_seed(settings.seed, study))
             settings.save(out)
+            trial_images = len(splits.train) if not folds else (len(splits.train) + len(splits.val)) * (folds - 1) // folds
+            same = what_trains(search_space, base, dev, trial_images)  # tells recipes that train one model
             if not resume and warm_start:
                 shelf = library_dir(library or None)
-                warm = (nearest(shelf, splits.train, shipped=settings.shipped_library, base=base)
+                warm = (nearest(shelf, splits.train, shipped=settings.shipped_library, base=base, same=same)
                         if library is not False else [])
-                planned = plan(study, search_space, base, [r for _, r in warm] + strong_recipes(base, len(splits.train)),
-                               same=lambda recipe: trained_as(recipe, dev, len(splits.train)))
+                planned = plan(study, search_space, base, [r for _, r in warm] + strong_recipes(base, trial_images),
+                               same)
                 log.info("warm start: %d recipes planned (%d from the library)", planned, len(warm))
                 study.set_user_attr(LIBRARY_USED, [e.label for e, _ in warm])
                 if warm:
@@ -189,7 +191,7 @@ def search(
                               cross_fit=cross_fit, rerun_cost=(RerunCost.cross_fitted(len(splits.train), len(splits.val))
                                                                if cross_fit else RerunCost()))
             local_seed = fresh_seed(settings.seed, study) if resume else settings.seed
-            status = _optimize(study, trainer, clock, live, local_seed if settings.sampler == "tpe" else None,
+            status = _optimize(study, trainer, clock, live, local_seed if settings.sampler == "tpe" else None, same,
                                retrain=retrain)
             result = _summarize(study, search_space, base, splits, out, status, library, settings.seed, clock)
             if result.verdict is not None:
@@ -238,16 +240,17 @@ def _say(live: LiveTrials | None, text: str) -> None:
 
 
 def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, local_seed: int | None,
-              retrain: bool) -> str:
-    """Run trials one at a time (with a `local_seed`, every other one a local step drawn with it) until the
-    budget, less what the confirmation reruns and the retrain hold, is spent; then the confirmation reruns.
-    Returns completed or interrupted."""
+              same: Callable[[Recipe], Recipe], retrain: bool) -> str:
+    """Run trials one at a time (with a `local_seed`, every other one a local step drawn with it, never one
+    that trains what another trial trained: `same`, see what_trains) until the budget, less what the
+    confirmation reruns and the retrain hold, is spent; then the confirmation reruns. Returns completed or
+    interrupted."""
     if live:
         live.start(study)
     try:
         while _keep_going(study, trainer, clock, confirming=False, retrain=retrain):
             if (not queue_next(study) and local_seed is not None
-                    and propose(study, trainer.space, trainer.base, local_seed)):
+                    and propose(study, trainer.space, trainer.base, local_seed, same)):
                 log.info("trial %d: a local step from the best recipe so far", len(study.trials) - 1)
             study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
         if (confirmation_fits(clock.budget, *_trial_cost(study, trainer), trainer.rerun_cost)

@@ -79,6 +79,11 @@ class SearchSpace:
                 values[name] = space.off
         return values
 
+    def within(self, recipe: Recipe, base: Recipe) -> Recipe:
+        """What a trial of `recipe` trains: `base` with `recipe`'s values of the searched knobs."""
+        params, outside = self.params_of(recipe)
+        return base.with_values({**self.values_of(params), **outside})
+
     def recipe_of(self, trial, base: Recipe) -> Recipe:
         """The recipe a trial trained: `base` with its parameters and its pinned out-of-range values."""
         return base.with_values({**self.values_of(trial.params), **trial.user_attrs.get(OUTSIDE, {})})

@@ -71,19 +71,23 @@ def trained_as(recipe: Recipe, device: torch.device, num_train: int) -> Recipe:
     return recipe.with_values({"batch_size": batch_size(opt, num_train), "precision": precision})
 
 
+def what_trains(space: SearchSpace, base: Recipe, device: torch.device, num_train: int) -> Callable[[Recipe], Recipe]:
+    """A recipe -> what a trial of it trains in `space` from `base` (trained_as), to tell repeats."""
+    return lambda recipe: trained_as(space.within(recipe, base), device, num_train)
+
+
 def plan(study: optuna.Study, space: SearchSpace, base: Recipe, recipes: list[Recipe],
-         same: Callable[[Recipe], Recipe] = lambda recipe: recipe) -> int:
+         same: Callable[[Recipe], Recipe]) -> int:
     """Plan `base` (marked as the baseline), then `recipes`, as the study's first trials, skipping repeats: a
-    recipe whose `same` (what it trains as, see trained_as) is an earlier one's; returns how many were
-    planned."""
+    recipe whose `same` (what it trains, see what_trains) is an earlier one's; returns how many were planned."""
     planned: list[dict] = []
     seen: list[Recipe] = []
     for recipe in [base, *recipes]:
-        params, outside = space.params_of(recipe)
-        trains = same(base.with_values({**space.values_of(params), **outside}))  # what the trial trains
+        trains = same(recipe)
         if trains in seen:
             continue
         seen.append(trains)
+        params, outside = space.params_of(recipe)
         planned.append({"params": params, "outside": outside, "baseline": recipe is base})
     study.set_user_attr(WARM_PLAN, planned)
     return len(planned)
