@@ -278,7 +278,7 @@ def test_nearest_recipes_prefers_similar_datasets(tmp_path):
     big = MetaFeatures(50_000, 100, 224, 3, 1.0)
     assert MetaFeatures.of(digits).distance(big) > MetaFeatures.of(digits).distance(MetaFeatures.of(digits))
     record(tmp_path, digits, Recipe().with_values({"label_smoothing": 0.2}), 0.9)
-    nearest = nearest_recipes(tmp_path, digits.subset(np.arange(1000)))
+    nearest = nearest_recipes(tmp_path, digits.subset(np.arange(1000)), shipped=False)
     assert [r.regularization.label_smoothing for r in nearest] == [0.2]
 
 
@@ -289,10 +289,10 @@ def test_a_library_entry_carries_what_its_search_changed_but_not_the_size_colour
     record(tmp_path, digits, chosen, 0.9, base=searched_from)
     assert read_library(tmp_path)[0].changes == {"label_smoothing": 0.2, "precision": "fp32", "batch_size": 16}
     base = Recipe().with_values({"image_size": 32, "channels": "rgb"})
-    (recipe,) = nearest_recipes(tmp_path, digits, base=base)
+    (recipe,) = nearest_recipes(tmp_path, digits, shipped=False, base=base)
     assert recipe == base.with_values({"label_smoothing": 0.2})  # width was the other search's base, not a change
     record(tmp_path, digits.subset(np.arange(900)), base.with_values({"precision": "bf16"}), 0.95, base=base)
-    assert len(nearest_recipes(tmp_path, digits, base=base)) == 1  # an entry that changes nothing here is passed over
+    assert len(nearest_recipes(tmp_path, digits, shipped=False, base=base)) == 1  # an entry that changes nothing here is passed over
 
 
 def test_the_warm_start_plans_no_recipe_that_trains_as_an_earlier_one():
