@@ -226,7 +226,7 @@ def arm_search(task: str, seed: int, data: Task, done: dict, args) -> dict:
     else:  # the default recipe, fitted with the same seed on the same images: the default arm's model
         default = done.get((task, seed, "default")) or arm_default(task, seed, data, done, args)
         row.update(accuracy=default["accuracy"], test_correct=default["test_correct"], same_as_default=True)
-    row["recipe_changes"] = _changes(Recipe.from_dict(row["recipe"]), Recipe())
+    row["recipe_changes"] = Recipe.from_dict(row["recipe"]).changes_from(Recipe())
     return row
 
 
@@ -305,12 +305,6 @@ def _correct(run, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per image, whether `run` classifies it right."""
     predicted = [top[0][0] for top in run.predict(x)]
     return np.array([run.classes.index(p) for p in predicted]) == y
-
-
-def _changes(recipe, default) -> dict:
-    """The knobs where `recipe` differs from `default`."""
-    from autorecipe.knobs import registry
-    return {name: recipe.get(name) for name in registry() if recipe.get(name) != default.get(name)}
 
 
 # ---- the library, leave-one-task-out -------------------------------------------------------------------

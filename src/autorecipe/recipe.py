@@ -11,7 +11,7 @@ import yaml
 
 from .errors import AutorecipeError
 from .files import write_atomic
-from .knobs import BUCKETS, bucket_knobs, find_knob, lookup_knob
+from .knobs import BUCKETS, bucket_knobs, find_knob, lookup_knob, registry
 
 
 class Section:
@@ -152,6 +152,10 @@ class Recipe:
             knob = lookup_knob(name)
             setattr(getattr(new, knob.bucket), knob.name, value)
         return new
+
+    def changes_from(self, base: Recipe) -> dict[str, Any]:
+        """The knobs whose value here differs from `base`'s, by name."""
+        return {name: self.get(name) for name in registry() if self.get(name) != base.get(name)}
 
     def with_overrides(self, assignments: Iterable[str]) -> Recipe:
         """A copy with `knob=value` strings applied (values parsed as YAML scalars)."""

@@ -132,10 +132,8 @@ def _read_entries(path: Path, shipped: bool) -> list[Entry]:
 def record(folder: Path, data: ImageData, recipe: Recipe, score: float, base: Recipe | None = None) -> None:
     """Append a finished study's dataset, best recipe (and what it changed from `base`, the default recipe
     unless given) and score to the library."""
-    base = base or Recipe()
-    changes = {name: recipe.get(name) for name in registry() if recipe.get(name) != base.get(name)}
     entry = Entry(MetaFeatures.of(data), recipe.to_dict(), float(score), data.description,
-                  datetime.now(timezone.utc).isoformat(timespec="seconds"), changes=changes)
+                  datetime.now(timezone.utc).isoformat(timespec="seconds"), changes=recipe.changes_from(base or Recipe()))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with (folder / FILE).open("a") as f:  # one short append: whole lines even with concurrent writers
