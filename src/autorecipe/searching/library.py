@@ -160,13 +160,15 @@ def nearest(folder: Path, data: ImageData, count: int = NEAREST, shipped: bool =
     for entry in read_library(folder) + (read_shipped() if shipped else []):
         if entry.dataset not in best or entry.score > best[entry.dataset].score:
             best[entry.dataset] = entry
-    found = []
+    found, unchanged = [], same(base)
     for entry in sorted(best.values(), key=lambda e: (here.distance(e.dataset), -e.score)):
+        if len(found) == count:
+            break
         try:
             recipe = entry.recipe_for(base)
         except AutorecipeError:  # a recipe from an older version with a knob that no longer exists
             continue
-        if same(recipe) != same(base) and len(found) < count:
+        if same(recipe) != unchanged:
             found.append((entry, recipe))
     return found
 
