@@ -48,9 +48,9 @@ def propose(study: optuna.Study, space: SearchSpace, base: Recipe, seed: int,
     if incumbent is None or incumbent.state != TrialState.COMPLETE or (len(searched) % 2 and len(trials) >= TPE_FROM):
         return False
     rng = np.random.default_rng([seed, len(trials)])
-    tried = [same(_trained(t, space, base)) for t in trials]
+    tried, start = [same(_trained(t, space, base)) for t in trials], space.recipe_of(incumbent, base)
     for _ in range(DRAWS):
-        stepped = step(space.recipe_of(incumbent, base), space, rng)
+        stepped = step(start, space, rng)
         if same(stepped) not in tried:
             params, outside = space.params_of(stepped)
             study.enqueue_trial(params, user_attrs={LOCAL: True, OUTSIDE: outside})
