@@ -320,6 +320,24 @@ def test_a_queued_rerun_runs_when_the_epochs_are_spent_and_another_workers_rerun
     assert not _keep_going(study, trainer, clock, confirming=True, retrain=False)
 
 
+def test_a_queued_rerun_may_spend_the_time_held_for_the_retrain(monkeypatch):
+    import importlib
+    import time
+    from types import SimpleNamespace
+    from autorecipe.searching.budgets import BudgetClock
+    search = importlib.import_module("autorecipe.searching.search")  # the module, not the function of its name
+    study = _study_with(np.ones(10, bool), np.ones(10, bool))
+    monkeypatch.setattr(search, "_trial_cost", lambda study, trainer: (8, 30.0))  # a trial: 8 epochs, 30 s
+    clock = BudgetClock(parse_budget("10m"), study)
+    trainer = SimpleNamespace(max_epochs=8, folds=None, rerun_cost=RerunCost())
+    clock.deadline = time.monotonic() + 20  # less left than the retrain's share (a trial's time)
+    assert not search._keep_going(study, trainer, clock, confirming=False, retrain=True)
+    study.enqueue_trial({"x": 0.0}, user_attrs={CONFIRMS: 0, CONFIRM_SEED: 1, BASELINE: True})
+    assert search._keep_going(study, trainer, clock, confirming=True, retrain=True)  # the rerun runs ...
+    clock.deadline = time.monotonic()
+    assert not search._keep_going(study, trainer, clock, confirming=True, retrain=True)  # ... within the budget
+
+
 def test_a_cross_fitted_rerun_trains_with_the_batch_size_of_a_trial(monkeypatch):
     from autorecipe.data.dataset import ImageData
     from autorecipe.optimization.schedule import batch_size

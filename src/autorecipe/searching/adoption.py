@@ -55,7 +55,7 @@ class Verdict:
     seeds: int  # seeds in the comparison
     images: int = 0  # validation images each seed is paired on
     confirmed: bool = False  # judged on confirmation reruns (else on the first scores: no room for reruns)
-    missing: bool = False  # the candidate's reruns were queued but did not finish: not adopted
+    missing: bool = False  # its reruns or the base's were queued but did not finish: not adopted
 
     def sentence(self) -> str:
         """The verdict in plain words, for the summary and the log."""
@@ -65,7 +65,7 @@ class Verdict:
             return "no better recipe found within the budget: no other recipe scored above the base recipe"
         if self.missing:
             return (f"no better recipe found within the budget: the best, trial {self.candidate}, could not be "
-                    "confirmed (its rerun did not finish)")
+                    "confirmed (its confirmation reruns did not both finish)")
         runs = (f"on {self.seeds} confirmation rerun{'s' if self.seeds > 1 else ''} over {self.images:,} images"
                 if self.confirmed else "unconfirmed: the budget had no room for a confirmation rerun")
         if self.adopted:

@@ -298,12 +298,13 @@ def _wait_for_reruns(study: optuna.Study, trainer: Trainer, clock: BudgetClock, 
 
 
 def _keep_going(study: optuna.Study, trainer: Trainer, clock: BudgetClock, confirming: bool, retrain: bool) -> bool:
-    """Whether another trial fits the budget, less what is held back for what comes after it (the
-    confirmation reruns while searching; the retrain's time with a time budget). A queued confirmation rerun
-    runs under a trials or epochs limit (the search held them back for it, and a kill mid-rerun must not
-    leave it without room); a time limit still ends it."""
-    clock.hold(held_back(clock.budget, *_trial_cost(study, trainer), confirming=confirming, retrain=retrain,
-                         cost=trainer.rerun_cost))
+    """Whether another trial fits the budget, less what is held back for what comes after it while searching
+    (the confirmation reruns; the retrain's time with a time budget). A queued confirmation rerun runs under
+    a trials or epochs limit (the search held them back for it, and a kill mid-rerun must not leave it
+    without room); a time limit still ends it, but not the retrain's share: the reruns decide what the
+    retrain trains, and it trains within whatever time is left."""
+    clock.hold(held_back(clock.budget, *_trial_cost(study, trainer), confirming=confirming,
+                         retrain=retrain and not confirming, cost=trainer.rerun_cost))
     return not clock.out_of_time() if confirming and rerun_next(study) else not clock.exhausted()
 
 
