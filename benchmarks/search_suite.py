@@ -24,8 +24,8 @@ Arms of each cell (task, seed), each trial 8 epochs (--epochs):
            every candidate would have scored: the cost of the adoption rule's caution);
   random   random search at the same compute, no pruning, no warm start (--random-tasks only);
   aa       the A/A check: the default recipe against itself, judged by the search's adoption rule (would it
-           have switched?): its confirmation rerun cross-fitted as the search's is (the same two halves of
-           the labelled images), the "candidate" trained with a new seed (seed + AA_SEEDS).
+           have switched?): its confirmation reruns cross-fitted as the search's are (the same halves of
+           the labelled images), the "candidate" trained with new seeds (seed + AA_SEEDS + r).
 The search and random arms get the task's labelled images pooled and split them themselves (the same
 seeded split as the other arms'), so the search's confirmation reruns are cross-fitted over all of them.
 
@@ -59,7 +59,7 @@ HEADLINE = ("cifar10", "gray", "upscaled64", "longtail", "noisy", "digits")
 TASKS = HEADLINE + ("synthetic",)
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TEST_FROM, TEST_PER_CLASS = 4000, 100
-AA_SEEDS = 100  # the A/A arm's new seeds: seed + AA_SEEDS and the one after
+AA_SEEDS = 100  # the A/A arm's new seeds: seed + AA_SEEDS and the ones after
 
 
 @dataclass
@@ -255,22 +255,24 @@ def arm_random(task: str, seed: int, data: Task, done: dict, args) -> dict:
 
 def arm_aa(task: str, seed: int, data: Task, done: dict, args) -> dict:
     """The adoption rule on the default recipe against itself: a first score with a new seed against the
-    default arm's, then the confirmation rerun as the search makes it (cross-fitted with seed + 1 over the
-    labelled images in the search's order), the "candidate" trained with the new seed."""
+    default arm's, then the confirmation reruns as the search makes them (each cross-fitted with seed + 1 + r
+    over the labelled images in the search's order), the "candidate" trained with new seeds."""
     from autorecipe import Recipe
     from autorecipe.optimization.schedule import batch_size
-    from autorecipe.searching.adoption import Paired, confirmation_folds, unpack
+    from autorecipe.searching.adoption import CONFIRM_SEEDS, Paired, confirmation_folds, unpack
     default = done.get((task, seed, "default")) or arm_default(task, seed, data, done, args)
     new = _fit_row(data, {}, seed + AA_SEEDS, args, args.work / f"{task}-{seed}-aa-first")
     x, y = np.concatenate([data.train_x, data.val_x]), np.concatenate([data.train_y, data.val_y])
     batch = batch_size(Recipe().optimization, len(data.train_x))  # a trial's, as the search's reruns train with
-    reruns = {}
-    for name, train_seed in (("base", seed + 1), ("candidate", seed + AA_SEEDS)):
-        parts = [_fit_fold(x, y, train, score, train_seed, batch, args, args.work / f"{task}-{seed}-aa-{name}-{k}")
-                 for k, (train, score) in enumerate(confirmation_folds(y, seed + 1))]
-        reruns[name] = np.concatenate(parts)[None]
+    reruns = {"base": [], "candidate": []}
+    for r in range(CONFIRM_SEEDS):
+        folds = confirmation_folds(y, seed + 1 + r)
+        for name, train_seed in (("base", seed + 1 + r), ("candidate", seed + AA_SEEDS + r)):
+            parts = [_fit_fold(x, y, train, score, train_seed, batch, args,
+                               args.work / f"{task}-{seed}-aa-{name}-{r}-{k}") for k, (train, score) in enumerate(folds)]
+            reruns[name].append(np.concatenate(parts))
     paired = Paired((unpack(new["val_correct"]), unpack(default["val_correct"])),
-                    (reruns["candidate"], reruns["base"]))
+                    (np.stack(reruns["candidate"]), np.stack(reruns["base"])))
     gain = paired.gain()
     return {"adopted": gain.above_zero, "gain": gain.to_dict(), "val_pairs": paired.packed()}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import optuna
@@ -129,8 +130,10 @@ def test_confirmations_queue_the_candidate_and_the_base_once():
     assert queue_confirmations(study, seed=0) == 2 * CONFIRM_SEEDS
     assert queue_confirmations(study, seed=0) == 0  # already waiting
     waiting = [t for t in study.trials if t.state == optuna.trial.TrialState.WAITING]
-    assert {t.user_attrs[CONFIRMS] for t in waiting} == {0, 1} and all(t.user_attrs[CONFIRM_SEED] == 1 for t in waiting)
-    assert [t.user_attrs.get(BASELINE, False) for t in waiting] == [False, True]
+    seeds = list(range(1, 1 + CONFIRM_SEEDS))  # the candidate's reruns first, then the base's, with the same seeds
+    assert [(t.user_attrs[CONFIRMS], t.user_attrs[CONFIRM_SEED]) for t in waiting] == [(1, s) for s in seeds] + [
+        (0, s) for s in seeds]
+    assert [t.user_attrs.get(BASELINE, False) for t in waiting] == [False] * CONFIRM_SEEDS + [True] * CONFIRM_SEEDS
     no_candidate = _study_with(base, base & (rng.random(100) < 0.5))  # the best other recipe scored below the base
     assert queue_confirmations(no_candidate, seed=0) == 0 and "no other recipe" in judge(no_candidate).sentence()
 
@@ -151,8 +154,10 @@ def test_searching_holds_back_the_confirmation_reruns_and_the_retrain():
     cost = RerunCost.cross_fitted(1800, 200)  # a rerun trains on and scores all 2,000 labelled images
     assert cost.epochs == pytest.approx(2000 / 1800) and cost.seconds == pytest.approx(2000 * 4 / 3 / (1800 + 200 / 3))
     shared = held_back(parse_budget("80 epochs, 1h"), 8, 30.0, confirming=False, retrain=False, cost=cost)
-    assert shared.epochs == 18 and shared.seconds == pytest.approx(runs * cost.seconds * 30.0)
-    assert not confirmation_fits(parse_budget("35 epochs"), 8, None, cost=cost)
+    assert shared.epochs == math.ceil(runs * cost.epochs * 8) and shared.seconds == pytest.approx(runs * cost.seconds * 30.0)
+    enough = math.ceil(2 * runs * cost.epochs * 8)  # the reruns' epochs, and as many again for the trials
+    assert confirmation_fits(parse_budget(f"{enough} epochs"), 8, None, cost=cost)
+    assert not confirmation_fits(parse_budget(f"{enough - 1} epochs"), 8, None, cost=cost)
 
 
 def test_confirmation_folds_score_every_labelled_image_once_stratified():
@@ -218,7 +223,7 @@ def test_the_search_turns_off_flips_that_change_the_label_and_beats_the_base(sid
                         lambda labels, seed: folds_of.append((labels.copy(), seed)) or confirmation_folds(labels, seed))
     base = Recipe().with_values({**TINY, "hflip": True})  # a base recipe that flips: wrong for this data
     result = autorecipe.search(sides_data, recipe=base, space={"hflip": [True, False], "label_smoothing": [0.0, 0.2]},
-                               buckets=["regularization"], budget="6 trials", library=False, retrain=False,
+                               buckets=["regularization"], budget="8 trials", library=False, retrain=False,
                                out=tmp_path / "s", device="cpu", progress=False)
     verdict = result.verdict
     assert verdict.adopted and verdict.gain.above_zero and result.recipe.regularization.hflip is False
@@ -231,7 +236,11 @@ def test_the_search_turns_off_flips_that_change_the_label_and_beats_the_base(sid
         assert rerun.user_attrs[VAL_IMAGES] == verdict.images == len(sides_data[1])
         assert rerun.user_attrs[EPOCHS_RUN] == CONFIRM_FOLDS * TINY["epochs"]
         assert rerun.user_attrs[EPOCHS_CHARGED] == pytest.approx(TINY["epochs"] * len(sides_data[1]) / train)
-    assert len(folds_of) == 2 and folds_of[0][1] == folds_of[1][1] and (folds_of[0][0] == folds_of[1][0]).all()
+    seeds = sorted({seed for _, seed in folds_of})  # the candidate and the base cut the same halves at each seed
+    assert len(folds_of) == 2 * CONFIRM_SEEDS and len(seeds) == CONFIRM_SEEDS
+    for seed in seeds:
+        first, second = [labels for labels, s in folds_of if s == seed]
+        assert (first == second).all()
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["adoption"]["adopted"] and summary["adoption"]["gain"]["low"] > 0
     assert summary["epochs_used"] == pytest.approx(sum(t.user_attrs.get(EPOCHS_CHARGED, 0) for t in result.study.trials),
@@ -318,6 +327,18 @@ def test_a_queued_rerun_runs_when_the_epochs_are_spent_and_another_workers_rerun
     study.enqueue_trial({"x": 0.3})  # a recipe a kill cut off, queued again before the reruns: the budget holds
     study.enqueue_trial({"x": 0.0}, user_attrs={CONFIRMS: 0, CONFIRM_SEED: 1, BASELINE: True})
     assert not _keep_going(study, trainer, clock, confirming=True, retrain=False)
+
+
+def test_two_reruns_on_the_same_images_narrow_the_interval_of_one():
+    rng = np.random.default_rng(7)
+    base = rng.random((2, 2000)) < 0.55  # two reruns of each recipe, scored on the same 2,000 images
+    candidate = rng.random((2, 2000)) < 0.56
+    both = Paired((candidate[0], base[0]), (candidate, base)).gain()
+    for row in (0, 1):
+        one = Paired((candidate[0], base[0]), (candidate[row:row + 1], base[row:row + 1])).gain()
+        assert both.high - both.low < 0.85 * (one.high - one.low)
+    assert both.mean == pytest.approx(float((candidate.mean(axis=0) - base.mean(axis=0)).mean()))
+    assert both.method == "paired bootstrap over images"
 
 
 def test_a_queued_rerun_may_spend_the_time_held_for_the_retrain(monkeypatch):

@@ -5,7 +5,8 @@ trial. When the budget for searching is spent, the best other recipe (the candid
 base are trained again with CONFIRM_SEEDS more seeds: reruns counted in the budget, which the
 search keeps back for them (`held_back`). The candidate is adopted only when its gain over the
 base on the reruns, paired on the same validation images and seeds, has a 95% paired-bootstrap
-interval above zero (statistics.paired_bootstrap); otherwise the search returns the base recipe
+interval above zero (statistics.paired_bootstrap over the images, of each image's gain averaged over
+the reruns: every rerun scores the same images); otherwise the search returns the base recipe
 and says that no better recipe was found within the budget. The reruns alone decide: the
 candidate's first score is the best of many on the same images, so it is biased upwards (the
 winner's curse). Without room in the budget for reruns, the first scores decide, and the
@@ -16,7 +17,8 @@ half-width of a paired difference is about 6 points). So when the search split t
 images off the data itself, a rerun is cross-fitted (`confirmation_folds`): the labelled images
 are cut into CONFIRM_FOLDS stratified parts, and the recipe trains on the others and is scored on
 each in turn, so every labelled image is scored once, by both recipes, from models that did not
-train on it. Trained on half the images each, the two folds cost about one trial. With --val the
+train on it. Trained on half the images each, the two folds cost about one trial; the CONFIRM_SEEDS
+reruns of a recipe cut the images into other halves, so each image is scored CONFIRM_SEEDS times. With --val the
 reruns are scored on the user's validation images; with --cv, on its folds.
 """
 
@@ -38,7 +40,7 @@ from .attributes import BASELINE, CONFIRM_SEED, CONFIRMS, OUTSIDE, VAL_CORRECT, 
 from .resume import is_cut_off
 from .results import best_trial
 
-CONFIRM_SEEDS = 1  # seeds each of the candidate and the base are trained again with
+CONFIRM_SEEDS = 2  # seeds each of the candidate and the base are trained again with
 CONFIRM_FOLDS = 2  # parts of the labelled images a cross-fitted rerun trains on and scores in turn
 SCORING = 1 / 3  # an image scored costs about this much of an image trained on (a forward pass only)
 
@@ -225,8 +227,12 @@ class Paired:
         return self.reruns if self.reruns is not None else (self.first[0][None], self.first[1][None])
 
     def gain(self, level: float = LEVEL) -> Difference:
-        """The rule's paired gain of candidate over base, on the deciding rows."""
-        return paired_bootstrap(*self.deciding(), level=level)
+        """The rule's paired gain of candidate over base, on the deciding rows: each image's gain averaged over
+        the rows (they score the same images), bootstrapped over the images. Two or three seeds are too few
+        to resample (a two-stage bootstrap over two seeds draws one of them twice half the time, throwing
+        half the images away); the A/A check measures the rule's false adoptions instead."""
+        candidate, base = self.deciding()
+        return paired_bootstrap(candidate.mean(axis=0), base.mean(axis=0), level=level)
 
     def pooled(self) -> tuple[np.ndarray, np.ndarray]:
         """The first scores and the reruns as one row of images each (a rule that counts the first scores too;

@@ -36,8 +36,8 @@ from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..run import Run
 from ..training.setup import resolve_flip
-from .adoption import (RerunCost, Verdict, baseline_trial, confirmation_fits, held_back, judge, queue_confirmations,
-                       rerun_next, reruns_elsewhere, waiting_reruns)
+from .adoption import (CONFIRM_SEEDS, RerunCost, Verdict, baseline_trial, confirmation_fits, held_back, judge,
+                       queue_confirmations, rerun_next, reruns_elsewhere, waiting_reruns)
 from .attributes import LIBRARY_USED, REFERENCE, WORKER
 from .budgets import BudgetClock
 from .display import LiveTrials
@@ -255,8 +255,8 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, l
             study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
         if (confirmation_fits(clock.budget, *_trial_cost(study, trainer), trainer.rerun_cost)
                 and queue_confirmations(study, trainer.seed)):
-            log.info("confirming: the best recipe and the base recipe trained again with another seed%s",
-                     ", cross-fitted over the training and validation images" if trainer.cross_fit else "")
+            log.info("confirming: the best recipe and the base recipe trained again with %d more seeds%s",
+                     CONFIRM_SEEDS, ", cross-fitted over the training and validation images" if trainer.cross_fit else "")
         waited = time.monotonic()
         while True:
             while waiting_reruns(study) and _keep_going(study, trainer, clock, confirming=True, retrain=retrain):
