@@ -268,8 +268,8 @@ def arm_aa(task: str, seed: int, data: Task, done: dict, args) -> dict:
     for r in range(CONFIRM_SEEDS):
         folds = confirmation_folds(y, seed + 1 + r)
         for name, train_seed in (("base", seed + 1 + r), ("candidate", seed + AA_SEEDS + r)):
-            parts = [_fit_fold(x, y, train, score, train_seed, batch, args,
-                               args.work / f"{task}-{seed}-aa-{name}-{r}-{k}") for k, (train, score) in enumerate(folds)]
+            parts = [_fit_fold(x, y, train, score, train_seed, batch, args, args.work / f"{task}-{seed}-aa-{name}-{r}-{k}")
+                     for k, (train, score) in enumerate(folds)]
             reruns[name].append(np.concatenate(parts))
     paired = Paired((unpack(new["val_correct"]), unpack(default["val_correct"])),
                     (np.stack(reruns["candidate"]), np.stack(reruns["base"])))

@@ -17,8 +17,8 @@ half-width of a paired difference is about 6 points). So when the search split t
 images off the data itself, a rerun is cross-fitted (`confirmation_folds`): the labelled images
 are cut into CONFIRM_FOLDS stratified parts, and the recipe trains on the others and is scored on
 each in turn, so every labelled image is scored once, by both recipes, from models that did not
-train on it. Trained on half the images each, the two folds cost about one trial; the CONFIRM_SEEDS
-reruns of a recipe cut the images into other halves, so each image is scored CONFIRM_SEEDS times. With --val the
+train on it. Trained on half the images each, the two folds cost about one trial; each of a recipe's
+CONFIRM_SEEDS reruns cuts other halves, so every image is scored CONFIRM_SEEDS times. With --val the
 reruns are scored on the user's validation images; with --cv, on its folds.
 """
 

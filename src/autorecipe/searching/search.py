@@ -255,8 +255,8 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, l
             study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
         if (confirmation_fits(clock.budget, *_trial_cost(study, trainer), trainer.rerun_cost)
                 and queue_confirmations(study, trainer.seed)):
-            log.info("confirming: the best recipe and the base recipe trained again with %d more seeds%s",
-                     CONFIRM_SEEDS, ", cross-fitted over the training and validation images" if trainer.cross_fit else "")
+            log.info("confirming: the best recipe and the base recipe trained again with %d more seeds%s", CONFIRM_SEEDS,
+                     ", cross-fitted over the training and validation images" if trainer.cross_fit else "")
         waited = time.monotonic()
         while True:
             while waiting_reruns(study) and _keep_going(study, trainer, clock, confirming=True, retrain=retrain):
