@@ -48,7 +48,8 @@ def propose(study: optuna.Study, space: SearchSpace, base: Recipe, seed: int,
     if incumbent is None or incumbent.state != TrialState.COMPLETE or (len(searched) % 2 and len(trials) >= TPE_FROM):
         return False
     rng = np.random.default_rng([seed, len(trials)])
-    tried, start = [same(_trained(t, space, base)) for t in trials], space.recipe_of(incumbent, base)
+    tried = [same(space.recipe_of(t, base, queued=True)) for t in trials]
+    start = space.recipe_of(incumbent, base)
     for _ in range(DRAWS):
         stepped = step(start, space, rng)
         if same(stepped) not in tried:
@@ -56,12 +57,6 @@ def propose(study: optuna.Study, space: SearchSpace, base: Recipe, seed: int,
             study.enqueue_trial(params, user_attrs={LOCAL: True, OUTSIDE: outside})
             return True
     return False
-
-
-def _trained(trial: optuna.trial.FrozenTrial, space: SearchSpace, base: Recipe) -> Recipe:
-    """The recipe a trial trains (a queued one: its fixed parameters)."""
-    params = trial.system_attrs.get("fixed_params", trial.params)
-    return base.with_values({**space.values_of(params), **trial.user_attrs.get(OUTSIDE, {})})
 
 
 def step(recipe: Recipe, space: SearchSpace, rng: np.random.Generator) -> Recipe:

@@ -84,9 +84,12 @@ class SearchSpace:
         params, outside = self.params_of(recipe)
         return base.with_values({**self.values_of(params), **outside})
 
-    def recipe_of(self, trial, base: Recipe) -> Recipe:
-        """The recipe a trial trained: `base` with its parameters and its pinned out-of-range values."""
-        return base.with_values({**self.values_of(trial.params), **trial.user_attrs.get(OUTSIDE, {})})
+    def recipe_of(self, trial, base: Recipe, queued: bool = False) -> Recipe:
+        """The recipe a trial trained: `base` with its parameters and its pinned out-of-range values. With
+        `queued`, the parameters a trial was queued with come first: what a waiting or running one will train
+        (they may hold knobs its recipe makes inactive, which a finished trial's own parameters leave out)."""
+        params = trial.system_attrs.get("fixed_params", trial.params) if queued else trial.params
+        return base.with_values({**self.values_of(params), **trial.user_attrs.get(OUTSIDE, {})})
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(knob, bucket, range) rows for display."""
