@@ -204,6 +204,7 @@ def arm_search(task: str, seed: int, data: Task, done: dict, args) -> dict:
     import autorecipe
     from autorecipe import Recipe
     from autorecipe.searching.adoption import paired_correctness
+    from autorecipe.searching.search import trial_recipe
     out = args.work / f"{task}-{seed}-search"
     library = _library_without(task, done, args.work / f"{task}-{seed}-library")
     before = (library / "library.jsonl").read_text().splitlines()
@@ -227,12 +228,16 @@ def arm_search(task: str, seed: int, data: Task, done: dict, args) -> dict:
         default = done.get((task, seed, "default")) or arm_default(task, seed, data, done, args)
         row.update(accuracy=default["accuracy"], test_correct=default["test_correct"], same_as_default=True)
     row["recipe_changes"] = Recipe.from_dict(row["recipe"]).changes_from(Recipe())
+    number = verdict.candidate if verdict else None
+    if number is not None:  # the candidate arm fits it, in this session or a later one (without the study)
+        row["candidate_recipe"] = trial_recipe(out, number).to_dict()
     return row
 
 
 def arm_candidate(task: str, seed: int, data: Task, done: dict, args) -> dict:
     """The search's best other recipe, fitted with the cell's seed whether or not the rule adopted it: what
     adopting every candidate would have scored (coverage against selection error)."""
+    from autorecipe import Recipe
     from autorecipe.searching.search import trial_recipe
     search = done[(task, seed, "search")]
     number = (search.get("verdict") or {}).get("candidate_trial")
@@ -240,7 +245,8 @@ def arm_candidate(task: str, seed: int, data: Task, done: dict, args) -> dict:
         return {"candidate": None}
     if search["adopted"]:
         return {"candidate": number, "accuracy": search["accuracy"], "test_correct": search["test_correct"]}
-    recipe = trial_recipe(args.work / f"{task}-{seed}-search", number)
+    recipe = (Recipe.from_dict(search["candidate_recipe"]) if "candidate_recipe" in search
+              else trial_recipe(args.work / f"{task}-{seed}-search", number))
     return {"candidate": number, **_fit_row(data, recipe, seed, args, args.work / f"{task}-{seed}-candidate")}
 
 
