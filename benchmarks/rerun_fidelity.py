@@ -75,10 +75,11 @@ def measure(task: str, seed: int, search: dict, candidate: dict, default: dict, 
         correct[name] = np.concatenate([_fit_half(trial_recipe(folder, number), x, y, train, score, len(data.train_x),
                                                   seed + 1, args, folder.parent / f"{task}-{seed}-fidelity-{name}-{k}")
                                         for k, (train, score) in enumerate(folds)])
-    half = Paired.unpacked(search["val_pairs"]).reruns  # (seeds, images) each; row 0: seed + 1
+    searched = Paired.unpacked(search["val_pairs"])
+    half = searched.reruns  # (seeds, images) each; row 0: seed + 1
     matched = paired_bootstrap(correct["candidate"], correct["base"])
     return {"matched": matched.to_dict(), "half": paired_bootstrap(half[0][0], half[1][0]).to_dict(),
-            "half_both_seeds": Paired.unpacked(search["val_pairs"]).gain().to_dict(),
+            "half_both_seeds": searched.gain().to_dict(),
             "test": float(unpack(candidate["test_correct"]).mean() - unpack(default["test_correct"]).mean())}
 
 
@@ -88,7 +89,7 @@ def _fit_half(recipe, x, y, train, score, trial_images: int, seed: int, args, ou
     import autorecipe
     from autorecipe.optimization.schedule import batch_size
     epochs = max(1, round(recipe.optimization.epochs * trial_images / len(train)))
-    recipe = recipe.with_values({"batch_size": batch_size(recipe.optimization, trial_images), "epochs": epochs})
+    recipe = recipe.with_values({"batch_size": batch_size(recipe.optimization, trial_images)})
     run = autorecipe.fit((x[train], y[train]), val=(x[score], y[score]), recipe=recipe, epochs=epochs, seed=seed,
                          out=out, device=args.device, progress=False)
     return _correct(run, x[score], y[score])

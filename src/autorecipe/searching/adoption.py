@@ -133,12 +133,14 @@ def confirmation_fits(budget: Budget, trial_epochs: int, trial_seconds: float | 
 
 def held_back(budget: Budget, trial_epochs: int, trial_seconds: float | None, *, confirming: bool,
               retrain: bool, cost: RerunCost = RerunCost()) -> Budget:
-    """What the trials leave of `budget` for what follows them: while searching (not `confirming`), the
-    confirmation reruns' trials, epochs and seconds when they fit (each `cost`); with `retrain` and a time
-    limit, one trial's seconds for the retrain. `trial_seconds` is a full trial's time (the slower of the
-    base and the best trial so far; None before one has run)."""
-    fits = not confirming and confirmation_fits(budget, trial_epochs, trial_seconds, cost)
-    runs = 2 * CONFIRM_SEEDS if fits else 0
+    """What the trials leave of `budget` for what follows them: while searching, the confirmation reruns'
+    trials, epochs and seconds when they fit (each `cost`), and with `retrain` and a time limit one trial's
+    seconds for the retrain; while `confirming`, nothing: the reruns decide what the retrain trains, and it
+    trains within whatever time is left. `trial_seconds` is a full trial's time (the slower of the base and
+    the best trial so far; None before one has run)."""
+    if confirming:
+        return Budget()
+    runs = 2 * CONFIRM_SEEDS if confirmation_fits(budget, trial_epochs, trial_seconds, cost) else 0
     seconds = 0.0
     if budget.seconds and trial_seconds:
         seconds = runs * cost.seconds * trial_seconds + (trial_seconds if retrain and budget.seconds >= 2 * trial_seconds

@@ -255,7 +255,8 @@ def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, l
             study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
         if (confirmation_fits(clock.budget, *_trial_cost(study, trainer), trainer.rerun_cost)
                 and queue_confirmations(study, trainer.seed)):
-            log.info("confirming: the best recipe and the base recipe trained again with %d more seeds%s", CONFIRM_SEEDS,
+            log.info("confirming: the best recipe and the base recipe trained again with %d more seeds%s",
+                     CONFIRM_SEEDS,
                      ", cross-fitted over the training and validation images" if trainer.cross_fit else "")
         waited = time.monotonic()
         while True:
@@ -301,10 +302,9 @@ def _keep_going(study: optuna.Study, trainer: Trainer, clock: BudgetClock, confi
     """Whether another trial fits the budget, less what is held back for what comes after it while searching
     (the confirmation reruns; the retrain's time with a time budget). A queued confirmation rerun runs under
     a trials or epochs limit (the search held them back for it, and a kill mid-rerun must not leave it
-    without room); a time limit still ends it, but not the retrain's share: the reruns decide what the
-    retrain trains, and it trains within whatever time is left."""
-    clock.hold(held_back(clock.budget, *_trial_cost(study, trainer), confirming=confirming,
-                         retrain=retrain and not confirming, cost=trainer.rerun_cost))
+    without room); a time limit still ends it, but not the retrain's share (see held_back)."""
+    clock.hold(held_back(clock.budget, *_trial_cost(study, trainer), confirming=confirming, retrain=retrain,
+                         cost=trainer.rerun_cost))
     return not clock.out_of_time() if confirming and rerun_next(study) else not clock.exhausted()
 
 
