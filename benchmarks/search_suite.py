@@ -50,6 +50,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +117,8 @@ def main() -> None:
         data = load_task(task, seed, args.root)
         began = time.monotonic()
         row = ARMS[arm](task, seed, data, done, args)
-        row.update(task=task, seed=seed, arm=arm, seconds=round(time.monotonic() - began, 1), commit=_commit())
+        row.update(task=task, seed=seed, arm=arm, seconds=round(time.monotonic() - began, 1), commit=_commit(),
+                   machine=_machine())
         done[(task, seed, arm)] = row
         with args.results.open("a") as f:
             f.write(json.dumps(row) + "\n")
@@ -350,6 +352,8 @@ def report(done: dict, tasks: list[str], seeds: int, work: Path) -> None:
     from rich.table import Table
     from autorecipe.statistics import LEVEL, bootstrap_means, difference_of
 
+    machines = Counter(row.get("machine", "not recorded") for row in done.values())
+    print("arms by machine: " + ", ".join(f"{name}: {n}" for name, n in machines.items()))
     table = Table(title=f"search suite: search ({seeds} seeds) against the default recipe at the same compute")
     for column in ("task", "default %", "search %", "random %", "gain (points)", "95% interval", "W/T/L",
                    "adopted", "candidate on val", "candidate on test", "trials (pruned)"):
@@ -479,6 +483,15 @@ def _commit() -> str:
     found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                            cwd=Path(__file__).parent)
     return found.stdout.strip() or "unknown"
+
+
+def _machine() -> str:
+    """The processor that ran an arm (a fit differs across processors: a cell's arms come from one)."""
+    import platform
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")] if cpuinfo.exists() else []
+    return f"{names[0] if names else platform.processor() or platform.machine()} x{os.cpu_count()}"
 
 
 def _backfill(done: dict, work: Path, path: Path) -> None:
