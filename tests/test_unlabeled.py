@@ -75,7 +75,7 @@ def test_labels_in_an_unlabeled_source_are_an_error_unless_ignored(tmp_path):
     x = np.zeros((2, 8, 8), np.uint8)
     np.savez(tmp_path / "xy.npz", x=x, y=np.array([0, 1]))
     for source in (tmp_path / "labelled.csv", tmp_path / "two.csv", tmp_path / "xy.npz", (x, np.array([0, 1]))):
-        with pytest.raises(AutorecipeError, match="ignore_labels"):
+        with pytest.raises(AutorecipeError, match="ignore-labels"):
             load_unlabeled(source, 8, True)
         assert len(load_unlabeled(source, 8, True, ignore_labels=True)) in (1, 2)
 

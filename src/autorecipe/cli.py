@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("data", help="image folder (one subfolder per class), .csv manifest, .npz, or 'digits'")
     fit.add_argument("--val", help="validation data (any source); default: a stratified split of DATA")
     fit.add_argument("--test", help="test data (any source), evaluated once with the best model")
+    fit.add_argument("--unlabeled", metavar="SOURCE",
+                     help="images without labels to learn from too (semi_supervised): a folder (any depth), a .csv "
+                          "of paths or an .npz with x; labelled, validation and test images among them are left out")
+    fit.add_argument("--unlabeled-ignore-labels", action="store_true",
+                     help="use an --unlabeled source that has labels (a label column, a y array) without them")
     fit.add_argument("--recipe", help="recipe YAML file (missing knobs take their defaults)")
     fit.add_argument("--model", help="a zoo model (see `autorecipe knobs`), your own as package.module:factory, "
                                      "or timm:<name>")
@@ -168,13 +173,18 @@ def _fit(args) -> int:
     run = fit(args.data, val=args.val, test=args.test, recipe=args.recipe, model=args.model, overrides=args.overrides,
               epochs=args.epochs, budget=args.budget, time_budget=args.time_budget, device=args.device, out=args.out,
               seed=args.seed, val_fraction=args.val_fraction, auto_lr=args.auto_lr, auto_batch=args.auto_batch,
-              progress=False if args.quiet else RichProgress(err), on_data=show)
+              progress=False if args.quiet else RichProgress(err), on_data=show, unlabeled=args.unlabeled,
+              ignore_unlabeled_labels=args.unlabeled_ignore_labels)
     m = run.metrics
     table = Table(title="autorecipe fit", show_header=False)
     rows = [("status", m["status"]), ("best epoch", f"{m['best_epoch']} of {m['epochs_run']}"),
             ("validation accuracy", _pct(m["val_accuracy"])), ("validation loss", _num(m["val_loss"]))]
     if "test_accuracy" in m:
         rows += [("test accuracy", _pct(m["test_accuracy"])), ("test loss", _num(m["test_loss"]))]
+    if "num_unlabeled" in m:
+        rows += [("unlabeled images", f"{m['num_unlabeled']:,} ({m['unlabeled_excluded']:,} also labelled, "
+                                      f"validation or test, left out; {m['unlabeled_skipped']:,} unreadable)"),
+                 ("pseudo-labels kept", _pct(m["mask_rate"]) if "mask_rate" in m else "-")]
     rows += [("training time", f"{m['train_seconds']:.1f} s"), ("decode time", f"{m['decode_seconds']:.1f} s"),
              ("throughput", f"{m['images_per_second'] or 0:,.0f} images/s"),
              ("device", f"{m['device']} ({m['precision']}), batch {m['batch_size']}"),

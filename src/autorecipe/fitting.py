@@ -15,12 +15,14 @@ from .architecture.custom import OBJECT, importable_name
 from .budget import Budget, parse_budget
 from .data.dataset import ImageData
 from .data.split import Splits, check_fraction, load_splits
+from .data.unlabeled import UnlabeledData, load_unlabeled
 from .device import choose_device
 from .durations import parse_duration
 from .errors import AutorecipeError, AutorecipeWarning
 from .output_folder import OutputFolder, default_folder
 from .recipe import Recipe
 from .run import Run
+from .semi.methods import resolve_method
 from .statistics import accuracy_halfwidth
 from .training.batch_finder import find_batch_size
 from .training.callbacks import Callback, Callbacks
@@ -54,6 +56,9 @@ def fit(
     progress: bool | Callback = True,
     callbacks: Iterable[Callback] = (),
     on_data: Callable[[str, ImageData], None] | None = None,
+    unlabeled=None,
+    ignore_unlabeled_labels: bool = False,
+    unlabeled_labels=None,
 ) -> Run:
     """Train a classifier on `data` with the default (or given) recipe and save it to `out`.
 
@@ -70,6 +75,11 @@ def fit(
     run's recipe.yaml. `progress` shows what trains, a progress bar and a line per epoch, in a
     terminal or a Jupyter notebook (False: silent; or a Callback of your own that displays);
     `callbacks` receive every step and epoch and may stop training (see training.callbacks).
+    `unlabeled` (a folder of images at any depth, a CSV of paths, an .npz with `x`, or an array)
+    adds images without labels, learnt from by the recipe's `semi_supervised` method (auto: the
+    default method); those that are also labelled, validation or test images are left out. A
+    source with labels is an error unless `ignore_unlabeled_labels`; `unlabeled_labels` (their
+    true labels, for benchmarks) scores the pseudo-labels.
     Returns the trained Run; its files are in `run.path`. A fit that fails with a user error
     leaves no new folder behind.
     """
@@ -92,6 +102,9 @@ def fit(
         train_data, val_data = splits.train, splits.val
         warn_if_coarse(val_data)
         recipe = resolve_flip(resolve_lr(splits.recipe), train_data)
+        pool = _unlabeled(unlabeled, splits, ignore_unlabeled_labels)
+        if pool is not None:
+            recipe = recipe.with_values({"semi_supervised": resolve_method(recipe.data, True)})
         if auto_batch:
             recipe = find_batch_size(recipe, train_data, dev, seed, network)
         (out / "lr_finder.csv").unlink(missing_ok=True)  # never a stale curve from an earlier run
@@ -100,9 +113,10 @@ def fit(
             curve.save(out / "lr_finder.csv")
         log.info("recipe:\n%s", recipe.to_yaml())
         result = train(recipe, train_data, val_data, device=dev, seed=seed, time_budget=time_budget,
-                       callbacks=[events], network=network)
+                       callbacks=[events], network=network,
+                       unlabeled=pool.as_data(train_data.classes, unlabeled_labels) if pool is not None else None)
         recipe = recipe.with_values({"batch_size": result.batch_size})
-        metrics = _metrics(result, splits, dev, seed)
+        metrics = {**_metrics(result, splits, dev, seed), **_unlabeled_metrics(pool, result)}
         run = Run(result.model, recipe, train_data.classes, result.history, metrics)
         if splits.test is not None and result.best_epoch:
             test_metrics = run.evaluate(splits.test, device=str(dev))
@@ -113,6 +127,40 @@ def fit(
         run.save(out, with_model=result.best_epoch is not None)
         log.info("metrics %s", metrics)
         return run
+
+
+def _unlabeled(source, splits: Splits, ignore_labels: bool) -> UnlabeledData | None:
+    """The unlabeled images at the training images' size and colour, less the labelled, validation and test
+    images among them; None without a source."""
+    if source is None:
+        return None
+    known = [part for part in (splits.train, splits.val, splits.test) if part is not None]
+    pool = load_unlabeled(source, splits.train.image_size, splits.train.channels == 1, exclude=known,
+                          ignore_labels=ignore_labels)
+    log.info("unlabeled: %d images from %s (%d also labelled, validation or test images left out, %d unreadable "
+             "file(s) skipped)", len(pool), pool.description, pool.excluded, len(pool.skipped))
+    for path, reason in pool.skipped[:10]:
+        log.warning("skipped unlabeled file %s: %s", path, reason)
+    if not len(pool):
+        raise AutorecipeError(f"{pool.description}: all {pool.excluded} of its images are also labelled, "
+                              f"validation or test images; give images that are not")
+    if splits.recipe.data.semi_supervised == "none":
+        log.warning("semi_supervised: none: the %d unlabeled images are not used", len(pool))
+    return pool
+
+
+def _unlabeled_metrics(pool: UnlabeledData | None, result: TrainResult) -> dict:
+    """The unlabeled images used, left out and skipped, and (averaged over epochs) the share of their
+    pseudo-labels kept and, with true labels, right."""
+    if pool is None:
+        return {}
+    metrics = {"num_unlabeled": len(pool), "unlabeled_excluded": pool.excluded,
+               "unlabeled_skipped": len(pool.skipped)}
+    for name in ("mask_rate", "pseudo_label_accuracy"):
+        values = [h[name] for h in result.history if name in h]
+        if values:
+            metrics[name] = sum(values) / len(values)
+    return metrics
 
 
 def warn_if_coarse(val_data: ImageData | None) -> None:

@@ -112,8 +112,10 @@ class Run:
 
 
 def _history_csv(history: list[dict]) -> str:
+    """The epochs as CSV: the usual columns, then those of a method that adds its own (mask_rate, ...)."""
+    extra = [k for k in dict.fromkeys(k for h in history for k in h) if k not in HISTORY_COLUMNS]
     out = io.StringIO()
-    writer = csv.DictWriter(out, HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(out, (*HISTORY_COLUMNS, *extra), lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
     return out.getvalue()

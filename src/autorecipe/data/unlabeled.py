@@ -17,7 +17,7 @@ from .dataset import ImageData, convert_arrays
 from .duplicates import found_in, pixel_digests
 from .images import IMAGE_EXTENSIONS
 
-IGNORE_HINT = "pass ignore_labels=True (--unlabeled-ignore-labels) to use its images without their labels"
+IGNORE_HINT = "give --unlabeled-ignore-labels (ignore_unlabeled_labels=True in Python) to use its images without their labels"
 
 
 @dataclass
@@ -37,6 +37,19 @@ class UnlabeledData:
     def images(self) -> np.ndarray:
         """The images in use as one in-memory (N, C, S, S) uint8 array."""
         return np.ascontiguousarray(self.x[self.rows])
+
+    def as_data(self, classes: list[str], true_labels=None) -> ImageData:
+        """The images in use as ImageData labelled -1, or by `true_labels` (one a source image, in the
+        source's order, class names or numbers among `classes`; others -1) to score pseudo-labels."""
+        y = np.full(len(self.x), -1, dtype=np.int64)
+        if true_labels is not None:
+            true_labels = np.asarray(true_labels)
+            if true_labels.shape != (len(self.x),):
+                raise AutorecipeError(f"{self.description}: {len(self.x)} images but true labels of shape "
+                                      f"{true_labels.shape}; give one label an image, in the source's order")
+            index = {c: i for i, c in enumerate(classes)}
+            y = np.array([index.get(str(v), -1) for v in true_labels.tolist()], dtype=np.int64)
+        return ImageData(self.x, self.rows, y[self.rows], list(classes), self.description)
 
 
 def load_unlabeled(spec, image_size: int, gray: bool, *, exclude: Sequence[ImageData] = (),

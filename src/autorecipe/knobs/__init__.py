@@ -33,6 +33,7 @@ _DECLARING_MODULES = (
     "autorecipe.data.images",
     "autorecipe.regularization",
     "autorecipe.optimization",
+    "autorecipe.semi",
 )
 
 

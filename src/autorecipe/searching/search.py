@@ -35,6 +35,7 @@ from ..fitting import fit, warn_if_coarse
 from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..run import Run
+from ..semi.methods import semi_knobs
 from ..training.setup import resolve_flip
 from .adoption import (CONFIRM_SEEDS, RerunCost, Verdict, baseline_trial, confirmation_fits, held_back, judge,
                        queue_confirmations, rerun_next, reruns_elsewhere, waiting_reruns)
@@ -211,7 +212,7 @@ def search(
 def _base_and_space(settings: SearchSettings) -> tuple[Recipe, SearchSpace]:
     """The base recipe (with the knobs the space file fixes) and the search space a search's settings give."""
     base = Recipe.from_dict(settings.recipe).with_values(fixed_values(settings.space))
-    return base, build_space(settings.buckets, settings.space, settings.fixed)
+    return base, build_space(settings.buckets, settings.space, [*settings.fixed, *semi_knobs()])
 
 
 def _leave_out_slow(settings: SearchSettings, space: SearchSpace, device) -> dict[str, str]:

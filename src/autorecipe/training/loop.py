@@ -17,6 +17,7 @@ from ..optimization.finetune import freeze_backbone
 from ..optimization.schedule import apply_schedule
 from ..recipe import Recipe
 from ..regularization.early_stopping import EarlyStopping
+from ..semi.methods import METHODS, resolve_method
 from .callbacks import Callback, Callbacks
 from .classifier import Classifier
 from .scoring import predict_logits, score
@@ -46,15 +47,22 @@ class TrainResult:
 
 def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, device: torch.device,
           seed: int = 0, time_budget: float | None = None, callbacks: Iterable[Callback] = (),
-          network=None) -> TrainResult:
+          network=None, unlabeled: ImageData | None = None) -> TrainResult:
     """Train the recipe's classifier on `train_data`, keeping the best weights on `val_data`
     (the weight average's, when EMA is on). `network` (an nn.Module or a factory) replaces
     the recipe's model; `callbacks` receive every step and epoch and may stop training.
+    With `unlabeled` images (their labels the true ones where known, else -1), the recipe's
+    semi-supervised method adds a batch of them to every step; an epoch is one pass over the
+    labelled images.
     """
-    setup = build_setup(recipe, train_data, device, seed, network)
+    recipe = recipe.with_values({"semi_supervised": resolve_method(recipe.data, unlabeled is not None)})
+    semi = recipe.data.semi_supervised in METHODS
+    setup = build_setup(recipe, train_data, device, seed, network, semi=semi)
     opt, reg, model = setup.recipe.optimization, setup.recipe.regularization, setup.model
     events = Callbacks(callbacks)
     batches = BatchLoader(train_data, device, setup.batch_size, shuffle=True, drop_last=True, seed=seed)
+    unlabeled_batches = _endless(BatchLoader(unlabeled, device, recipe.data.unlabeled_ratio * setup.batch_size,
+                                             shuffle=True, drop_last=True, seed=seed + 1)) if semi else None
     val_batches = BatchLoader(val_data, device, max(2 * setup.batch_size, 256), shuffle=False) if val_data else None
     stopper = EarlyStopping(reg)
     result = TrainResult(model, precision=setup.precision, batch_size=setup.batch_size, lr=opt.lr,
@@ -65,7 +73,7 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
         "model": setup.recipe.architecture.model, "parameters": sum(p.numel() for p in model.parameters()),
         "device": str(device), "precision": setup.precision, "images": len(train_data),
         "val_images": len(val_data) if val_data else 0, "batch": setup.batch_size, "lr": opt.lr,
-        "peak_lr": setup.peak_lr})
+        "peak_lr": setup.peak_lr, **({"unlabeled_images": len(unlabeled)} if semi else {})})
     try:
         for epoch in range(1, opt.epochs + 1):
             # Train one epoch (the backbone frozen for the first freeze_epochs)
@@ -78,7 +86,7 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
                 elapsed = time.perf_counter() - start
                 progress = max(step / total_steps, elapsed / time_budget if time_budget else 0.0)
                 lr = apply_schedule(opt, setup.optimizer, setup.peak_lr, progress)
-                loss, logits = setup.step(x, y)
+                loss, logits = setup.step(x, y, next(unlabeled_batches) if semi else None, progress)
                 loss_sum += loss * len(y)
                 correct += (logits.argmax(1) == y).sum()
                 seen += len(y)
@@ -95,7 +103,8 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
                 break
 
             # Score the epoch (the weight average's, when EMA is on) and keep the best weights
-            record = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen}
+            record = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen,
+                      **(setup.semi.epoch_metrics() if semi else {})}
             evaluated = setup.ema.model if setup.ema is not None else model
             correct_now = None
             if val_batches is not None:
@@ -125,6 +134,12 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
         model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _endless(batches: BatchLoader):
+    """The loader's batches, epoch after epoch, for as long as training asks."""
+    while True:
+        yield from batches
 
 
 def _ending(stop_reason: str | None, out_of_time: bool, no_progress: bool) -> str:

@@ -1,0 +1,73 @@
+"""What a training step needs to learn from unlabeled images: the two views, the pseudo-labels, the weight."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from kornia.augmentation.auto import RandAugment
+from torch import nn
+
+from ..recipe import Recipe
+from ..regularization.augment import build_augmentation
+from ..regularization.erasing import Cutout
+from ..regularization.policies import GrayAsRgb
+from .consistency import PseudoLabels, consistency_loss
+from .methods import METHODS
+
+STRONG_OPS, STRONG_MAGNITUDE, STRONG_CUTOUT = 2, 10, 0.5  # FixMatch's strong view: RandAugment, then cutout
+WEAK_ONLY = {"policy": "none", "cutout": 0.0, "random_erasing": 0.0, "color_jitter": 0.0, "resized_crop": 0.0}
+
+
+@dataclass
+class SemiStep:
+    """The unlabeled half of a training step: weak and strong views, pseudo-labels and their loss."""
+
+    weak: nn.Module
+    strong: nn.Module
+    pseudo: PseudoLabels
+    weight: float
+    warmup: float
+    ratio: int
+    counts: dict = field(default_factory=lambda: {"images": 0, "kept": 0.0, "labelled": 0, "right": 0.0})
+
+    def views(self, u: torch.Tensor) -> torch.Tensor:
+        """The weak and the strong view of a batch of unlabeled images, one after the other."""
+        return torch.cat([self.weak(u), self.strong(u)])
+
+    def loss(self, view_logits: torch.Tensor, progress: float, truth: torch.Tensor) -> torch.Tensor:
+        """The weighted consistency loss from the views' logits (weak first); counts kept pseudo-labels and,
+        where `truth` holds a true label (>= 0), right ones."""
+        weak_logits, strong_logits = view_logits.chunk(2)
+        labels, mask = self.pseudo(weak_logits.detach())
+        known = truth >= 0
+        self.counts["images"] += len(mask)
+        self.counts["kept"] += mask.sum().item()
+        self.counts["labelled"] += int((mask.bool() & known).sum().item())
+        self.counts["right"] += ((labels == truth) & mask.bool() & known).sum().item()
+        ramp = min(1.0, progress / self.warmup) if self.warmup else 1.0
+        return self.weight * ramp * consistency_loss(strong_logits, labels, mask)
+
+    def epoch_metrics(self) -> dict:
+        """The mask rate (share of unlabeled images whose pseudo-label was kept) since the last call, and the
+        kept pseudo-labels' accuracy where true labels were given."""
+        c, self.counts = self.counts, {"images": 0, "kept": 0.0, "labelled": 0, "right": 0.0}
+        metrics = {"mask_rate": c["kept"] / c["images"] if c["images"] else 0.0}
+        if c["labelled"]:
+            metrics["pseudo_label_accuracy"] = c["right"] / c["labelled"]
+        return metrics
+
+
+def build_semi_step(recipe: Recipe, class_counts: torch.Tensor, image_size: int) -> SemiStep | None:
+    """The semi-supervised part of a recipe's training step, or None (semi_supervised none; auto resolved)."""
+    data = recipe.data
+    if data.semi_supervised not in METHODS:
+        return None
+    weak_section = recipe.with_values(WEAK_ONLY).regularization
+    weak = build_augmentation(weak_section, image_size)
+    strong = nn.Sequential(*weak, GrayAsRgb(RandAugment(STRONG_OPS, STRONG_MAGNITUDE)), Cutout(STRONG_CUTOUT))
+    pseudo = PseudoLabels(data.semi_supervised, class_counts.float(),
+                          threshold=data.confidence_threshold, momentum=data.threshold_momentum,
+                          align=data.distribution_alignment,
+                          label_smoothing=recipe.regularization.label_smoothing)
+    return SemiStep(weak, strong, pseudo, data.unlabeled_weight, data.unlabeled_warmup, data.unlabeled_ratio)

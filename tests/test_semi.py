@@ -1,0 +1,143 @@
+"""Semi-supervised learning: pseudo-label masks, adaptive thresholds, distribution alignment, the batch ratio,
+and fit with unlabeled images (metrics, exclusions, errors, the command line)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import autorecipe
+from autorecipe.cli import main
+from autorecipe.errors import AutorecipeError
+from autorecipe.searching.space import build_space
+from autorecipe.semi.consistency import PseudoLabels, consistency_loss
+from autorecipe.semi.methods import semi_knobs
+from autorecipe.semi.training import SemiStep
+
+
+def _logits(probs) -> torch.Tensor:
+    return torch.tensor(probs, dtype=torch.float32).log()
+
+
+def test_fixmatch_keeps_the_pseudo_labels_above_its_threshold():
+    pseudo = PseudoLabels("fixmatch", torch.ones(4), threshold=0.9, momentum=0.99, align=False)
+    labels, mask = pseudo(_logits([[0.95, 0.03, 0.01, 0.01], [0.5, 0.3, 0.1, 0.1], [0.02, 0.02, 0.91, 0.05]]))
+    assert labels.tolist() == [0, 0, 2] and mask.tolist() == [1.0, 0.0, 1.0]
+    smoothed = PseudoLabels("fixmatch", torch.ones(4), threshold=0.95, momentum=0.99, align=False,
+                            label_smoothing=0.1)  # the largest reachable confidence is 0.925: the bar is 0.879
+    assert smoothed(_logits([[0.9, 0.04, 0.03, 0.03], [0.85, 0.05, 0.05, 0.05]]))[1].tolist() == [1.0, 0.0]
+
+
+def test_freematch_thresholds_start_at_one_over_k_and_rise_with_confidence():
+    pseudo = PseudoLabels("freematch", torch.ones(4), threshold=0.95, momentum=0.9, align=False)
+    unsure = _logits([[0.4, 0.2, 0.2, 0.2]] * 8)
+    _, mask = pseudo(unsure)
+    assert mask.all()  # early on, the bar is near 1/4: almost every pseudo-label is kept
+    confident = _logits([[0.97, 0.01, 0.01, 0.01], [0.01, 0.97, 0.01, 0.01]] * 4)
+    bars = []
+    for _ in range(40):
+        pseudo(confident)
+        bars.append(pseudo.global_confidence.item())
+    assert all(a < b for a, b in zip(bars, bars[1:])) and 0.9 < bars[-1] < 0.97
+    _, mask = pseudo(unsure)
+    assert not mask.any()  # the model has become confident: a 0.4 no longer passes
+    classes = pseudo.class_confidence / pseudo.class_confidence.max()
+    assert min(classes[0], classes[1]) > 0.9 and classes[2] < 0.5  # a rarely predicted class gets a lower bar
+
+
+def test_distribution_alignment_spreads_pseudo_labels_a_skewed_model_piles_on_one_class():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(3), size=300) * np.array([3.0, 1.0, 1.0])
+    probs = probs / probs.sum(1, keepdims=True)  # a model that favours class 0
+    plain = PseudoLabels("fixmatch", torch.ones(3), threshold=0.0, momentum=0.99, align=False)
+    aligned = PseudoLabels("fixmatch", torch.ones(3), threshold=0.0, momentum=0.99, align=True)
+    batches = [_logits(probs[i:i + 30]) for i in range(0, 300, 30)]
+    for _ in range(20):  # let the running mean of the predictions settle
+        for batch in batches:
+            aligned(batch)
+    share_plain = np.mean([(plain(b)[0] == 0).float().mean().item() for b in batches])
+    share_aligned = np.mean([(aligned(b)[0] == 0).float().mean().item() for b in batches])
+    assert share_plain > 0.6 and abs(share_aligned - 1 / 3) < abs(share_plain - 1 / 3) / 2
+
+
+def test_the_consistency_loss_counts_only_kept_pseudo_labels_over_every_image():
+    strong = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    labels, mask = torch.tensor([0, 0]), torch.tensor([1.0, 0.0])
+    kept = torch.nn.functional.cross_entropy(strong[:1], labels[:1])
+    assert torch.isclose(consistency_loss(strong, labels, mask), kept / 2)
+
+
+def _digits(per_class: int, seed: int = 0):
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    x = (digits.images * (255 / 16)).round().astype(np.uint8)
+    order = np.random.default_rng(seed).permutation(len(x))
+    labelled = np.concatenate([order[digits.target[order] == c][:per_class] for c in range(10)])
+    rest = np.setdiff1d(order, labelled)
+    return x, digits.target, labelled, rest
+
+
+def test_each_step_takes_ratio_times_the_batch_of_unlabeled_images_in_two_views(tmp_path, monkeypatch):
+    x, y, labelled, rest = _digits(4)
+    seen = []
+    original = SemiStep.loss
+    monkeypatch.setattr(SemiStep, "loss", lambda self, logits, progress, truth: seen.append(
+        (len(logits), len(truth), progress)) or original(self, logits, progress, truth))
+    run = autorecipe.fit((x[labelled], y[labelled]), val=(x[rest[:50]], y[rest[:50]]), epochs=2, progress=False,
+                         overrides={"semi_supervised": "fixmatch", "unlabeled_ratio": 2, "batch_size": 8},
+                         unlabeled=x[rest[50:300]], out=tmp_path)
+    assert seen and all(views == 2 * 16 and truth == 16 for views, truth, _ in seen)
+    assert len(seen) == 2 * (40 // 8) and seen[-1][2] > seen[0][2]  # a step a labelled batch; progress grows
+    assert run.recipe.data.semi_supervised == "fixmatch"
+
+
+def test_fit_with_unlabeled_images_records_counts_mask_rate_and_pseudo_label_accuracy(tmp_path):
+    x, y, labelled, rest = _digits(5)
+    val, test, pool = rest[:100], rest[100:200], rest[200:600]
+    unlabeled = np.concatenate([x[pool], x[labelled[:7]], x[test[:3]]])  # 10 known images among them
+    truth = np.concatenate([y[pool], y[labelled[:7]], y[test[:3]]])
+    run = autorecipe.fit((x[labelled], y[labelled]), val=(x[val], y[val]), test=(x[test], y[test]), epochs=3,
+                         progress=False, unlabeled=unlabeled, unlabeled_labels=truth, out=tmp_path)
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert (m["num_unlabeled"], m["unlabeled_excluded"], m["unlabeled_skipped"]) == (400, 10, 0)
+    assert 0 <= m["mask_rate"] <= 1 and 0 <= m["pseudo_label_accuracy"] <= 1
+    assert run.recipe.data.semi_supervised == "freematch"  # auto with unlabeled images: the default method
+    assert "mask_rate" in (tmp_path / "history.csv").read_text().splitlines()[0]
+    assert autorecipe.evaluate(tmp_path, (x[test], y[test]))["count"] == 100  # the run is an ordinary run
+
+
+def test_semi_supervised_errors(tmp_path):
+    x, y, labelled, rest = _digits(3)
+    data = (x[labelled], y[labelled])
+    with pytest.raises(AutorecipeError, match="fixmatch needs unlabeled images"):
+        autorecipe.fit(data, epochs=1, progress=False, overrides={"semi_supervised": "fixmatch"}, out=tmp_path / "a")
+    with pytest.raises(AutorecipeError, match="all 30 of its images are also labelled"):
+        autorecipe.fit(data, epochs=1, progress=False, unlabeled=x[labelled], out=tmp_path / "b")
+    with pytest.raises(AutorecipeError, match="true labels of shape"):
+        autorecipe.fit(data, epochs=1, progress=False, unlabeled=x[rest[:20]], unlabeled_labels=y[:5],
+                       out=tmp_path / "c")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_fit_command_takes_an_unlabeled_folder(tmp_path, capsys):
+    from PIL import Image
+    x, _, _, rest = _digits(1)
+    for i in rest[:40]:  # shifted by a pixel: not among the built-in digits
+        (tmp_path / "pool" / str(i % 3)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.roll(x[i], 1, axis=1)).save(tmp_path / "pool" / str(i % 3) / f"{i}.png")
+    code = main(["fit", "digits", "--epochs", "1", "--set", "width=0.25", "--unlabeled", str(tmp_path / "pool"),
+                 "--set", "semi_supervised=fixmatch", "--out", str(tmp_path / "run"), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out.replace("\n", " ")
+    assert "unlabeled images" in printed and "pseudo-labels kept" in printed
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (metrics["num_unlabeled"], metrics["unlabeled_excluded"]) == (40, 0)
+
+
+def test_a_search_without_unlabeled_images_leaves_the_semi_supervised_knobs_out():
+    names = set(build_space().ranges)
+    assert {"semi_supervised", "unlabeled_ratio", "confidence_threshold"} <= names
+    assert not set(semi_knobs()) & set(build_space(fixed=semi_knobs()).ranges)
