@@ -60,6 +60,8 @@ from pathlib import Path
 
 import numpy as np
 
+from provenance import commit, machine
+
 HEADLINE = ("cifar10", "gray", "upscaled64", "longtail", "noisy", "digits_shuffled")
 TASKS = HEADLINE + ("digits", "synthetic")
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -122,8 +124,8 @@ def main() -> None:
         data = load_task(task, seed, args.root)
         began = time.monotonic()
         row = ARMS[arm](task, seed, data, done, args)
-        row.update(task=task, seed=seed, arm=arm, seconds=round(time.monotonic() - began, 1), commit=_commit(),
-                   machine=_machine())
+        row.update(task=task, seed=seed, arm=arm, seconds=round(time.monotonic() - began, 1), commit=commit(),
+                   machine=machine())
         done[(task, seed, arm)] = row
         with args.results.open("a") as f:
             f.write(json.dumps(row) + "\n")
@@ -488,23 +490,6 @@ def _candidate_test(done: dict, task: str, seed: int) -> str:
     if row is None or default is None:
         return "-"
     return "none" if row.get("candidate") is None else f"{100 * (row['accuracy'] - default['accuracy']):+.1f}"
-
-
-def _commit() -> str:
-    """The commit of the code that runs (recorded with each arm: cells of another search design can be told)."""
-    import subprocess
-    found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                           cwd=Path(__file__).parent)
-    return found.stdout.strip() or "unknown"
-
-
-def _machine() -> str:
-    """The processor that ran an arm (a fit differs across processors: a cell's arms come from one)."""
-    import platform
-    cpuinfo = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-             if line.startswith("model name")] if cpuinfo.exists() else []
-    return f"{names[0] if names else platform.processor() or platform.machine()} x{os.cpu_count()}"
 
 
 def _backfill(done: dict, work: Path, path: Path) -> None:
