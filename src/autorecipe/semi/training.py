@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from kornia.augmentation.auto import RandAugment
@@ -29,7 +29,7 @@ class SemiStep:
     weight: float
     warmup: float
     ratio: int
-    counts: dict = field(default_factory=lambda: {"images": 0, "kept": 0.0, "labelled": 0, "right": 0.0})
+    sums: torch.Tensor | None = None  # since the last epoch_metrics: images, kept, kept with a true label, right
 
     def views(self, u: torch.Tensor) -> torch.Tensor:
         """The weak and the strong view of a batch of unlabeled images, one after the other."""
@@ -37,24 +37,26 @@ class SemiStep:
 
     def loss(self, view_logits: torch.Tensor, progress: float, truth: torch.Tensor) -> torch.Tensor:
         """The weighted consistency loss from the views' logits (weak first); counts kept pseudo-labels and,
-        where `truth` holds a true label (>= 0), right ones."""
+        where `truth` holds a true label (>= 0), right ones (on the device: no sync a step)."""
         weak_logits, strong_logits = view_logits.chunk(2)
         labels, mask = self.pseudo(weak_logits.detach())
-        known = truth >= 0
-        self.counts["images"] += len(mask)
-        self.counts["kept"] += mask.sum().item()
-        self.counts["labelled"] += int((mask.bool() & known).sum().item())
-        self.counts["right"] += ((labels == truth) & mask.bool() & known).sum().item()
+        known = (truth >= 0).float()
+        batch = torch.stack([torch.ones_like(mask).sum(), mask.sum(), (mask * known).sum(),
+                             (mask * known * (labels == truth).float()).sum()])
+        self.sums = batch if self.sums is None else self.sums + batch
         ramp = min(1.0, progress / self.warmup) if self.warmup else 1.0
         return self.weight * ramp * consistency_loss(strong_logits, labels, mask)
 
     def epoch_metrics(self) -> dict:
         """The mask rate (share of unlabeled images whose pseudo-label was kept) since the last call, and the
         kept pseudo-labels' accuracy where true labels were given."""
-        c, self.counts = self.counts, {"images": 0, "kept": 0.0, "labelled": 0, "right": 0.0}
-        metrics = {"mask_rate": c["kept"] / c["images"] if c["images"] else 0.0}
-        if c["labelled"]:
-            metrics["pseudo_label_accuracy"] = c["right"] / c["labelled"]
+        if self.sums is None:
+            return {"mask_rate": 0.0}
+        images, kept, labelled, right = self.sums.tolist()
+        self.sums = None
+        metrics = {"mask_rate": kept / images if images else 0.0}
+        if labelled:
+            metrics["pseudo_label_accuracy"] = right / labelled
         return metrics
 
 
