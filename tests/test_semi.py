@@ -15,7 +15,7 @@ from autorecipe.errors import AutorecipeError
 from autorecipe.searching.space import build_space
 from autorecipe.semi.consistency import PseudoLabels, consistency_loss
 from autorecipe.semi.methods import semi_knobs
-from autorecipe.semi.training import SemiStep
+from autorecipe.semi.step import SemiStep
 
 
 def _logits(probs) -> torch.Tensor:
@@ -141,3 +141,74 @@ def test_a_search_without_unlabeled_images_leaves_the_semi_supervised_knobs_out(
     names = set(build_space().ranges)
     assert {"semi_supervised", "unlabeled_ratio", "confidence_threshold"} <= names
     assert not set(semi_knobs()) & set(build_space(fixed=semi_knobs()).ranges)
+
+
+def test_noisy_student_keeps_confident_pseudo_labels_balanced_across_classes(monkeypatch):
+    from autorecipe import Recipe
+    from autorecipe.data.dataset import ImageData
+    from autorecipe.semi import noisy_student
+    from autorecipe.training.loop import TrainResult
+    probs = np.array([[0.9, 0.05, 0.03, 0.02], [0.8, 0.1, 0.05, 0.05], [0.7, 0.1, 0.1, 0.1], [0.6, 0.2, 0.1, 0.1],
+                      [0.02, 0.95, 0.02, 0.01], [0.25, 0.25, 0.26, 0.24], [0.28, 0.24, 0.24, 0.24],
+                      [0.31, 0.23, 0.23, 0.23], [0.24, 0.29, 0.24, 0.23], [0.26, 0.25, 0.25, 0.24]])
+    monkeypatch.setattr(noisy_student, "predict_logits", lambda *a, **k: (np.log(probs), None))
+    unlabeled = ImageData(np.zeros((10, 1, 4, 4), np.uint8), np.arange(10), np.full(10, -1), list("abcd"))
+    result = TrainResult(model=None)
+    chosen, labels, kept = noisy_student.pseudo_labels(result, Recipe(), unlabeled, torch.device("cpu"), 0)
+    assert kept == 6  # a confidence of 0.3 and above: 5 of class a, 1 of class b
+    assert sorted(chosen[labels == 0].tolist()) == [0, 1, 2] and chosen[labels == 1].tolist() == [4, 4, 4]
+    assert set(labels.tolist()) == {0, 1}  # classes no pseudo-label reached stay out
+
+
+def test_a_student_is_noised_and_widened():
+    from autorecipe import Recipe
+    from autorecipe.semi.noisy_student import student_recipe
+    student = student_recipe(Recipe().with_values({"student_width": 2.0, "dropout": 0.5}))
+    reg = student.regularization
+    assert (reg.policy, reg.dropout, reg.drop_path) == ("randaugment", 0.5, 0.1)
+    assert student.architecture.width == 2 * Recipe().architecture.width
+
+
+def test_noisy_student_rounds_share_the_time_budget(monkeypatch):
+    from autorecipe import Recipe
+    from autorecipe.data.dataset import ImageData
+    from autorecipe.semi import noisy_student
+    from autorecipe.training.loop import TrainResult
+    trained, clock, spends = [], [0.0], iter([10.0, 40.0, 40.0])  # the teacher stops early, at 10 of its 30 s
+
+    class Clock:
+        @staticmethod
+        def perf_counter():
+            return clock[0]
+
+    def fake_train(recipe, data, val, *, device, seed, time_budget, **kwargs):
+        trained.append((recipe.architecture.width, len(data), time_budget))
+        clock[0] += next(spends)
+        return TrainResult(model=None, best_epoch=1)
+
+    monkeypatch.setattr(noisy_student, "train", fake_train)
+    monkeypatch.setattr(noisy_student, "time", Clock)
+    monkeypatch.setattr(noisy_student, "pseudo_labels", lambda *a: (np.array([0, 1, 1]), np.array([0, 0, 1]), 2))
+    labelled = ImageData(np.zeros((6, 1, 4, 4), np.uint8), np.arange(6), np.arange(6) % 2, ["a", "b"])
+    unlabeled = ImageData(np.zeros((4, 1, 4, 4), np.uint8), np.arange(4), np.array([0, 1, 0, -1]), ["a", "b"])
+    recipe = Recipe().with_values({"semi_supervised": "noisy_student", "student_rounds": 2, "student_width": 1.5})
+    _, student, rounds = noisy_student.train_noisy_student(recipe, labelled, None, unlabeled,
+                                                           device=torch.device("cpu"), time_budget=90.0)
+    width = Recipe().architecture.width
+    assert [(w, n) for w, n, _ in trained] == [(width, 6), (width * 1.5, 9), (width * 2.25, 9)]
+    assert [t for _, _, t in trained] == [30.0, 40.0, 40.0]  # the time left, split among the models to train
+    assert student.architecture.width == width * 2.25
+    assert [r["kept"] for r in rounds] == [2, 2] and rounds[0]["pseudo_label_accuracy"] == 2 / 3
+
+
+def test_fit_with_noisy_student_saves_the_student(tmp_path):
+    x, y, labelled, rest = _digits(5)
+    run = autorecipe.fit((x[labelled], y[labelled]), val=(x[rest[:100]], y[rest[:100]]), epochs=15, progress=False,
+                         overrides={"semi_supervised": "noisy_student", "student_width": 2.0, "width": 0.25,
+                                    "teacher_threshold": 0.12},
+                         unlabeled=x[rest[100:400]], unlabeled_labels=y[rest[100:400]], out=tmp_path)
+    assert run.recipe.architecture.width == 0.5 and run.recipe.regularization.policy == "randaugment"
+    m = run.metrics
+    assert len(m["rounds"]) == 1 and 0 < m["mask_rate"] <= 1 and 0 <= m["pseudo_label_accuracy"] <= 1
+    assert m["rounds"][0]["trained_on"] > 50  # the labelled images and the kept pseudo-labels
+    assert autorecipe.load(tmp_path).evaluate((x[rest[:50]], y[rest[:50]]))["count"] == 50

@@ -23,6 +23,7 @@ from .output_folder import OutputFolder, default_folder
 from .recipe import Recipe
 from .run import Run
 from .semi.methods import resolve_method
+from .semi.train import train_with_unlabeled
 from .statistics import accuracy_halfwidth
 from .training.batch_finder import find_batch_size
 from .training.callbacks import Callback, Callbacks
@@ -103,8 +104,9 @@ def fit(
         warn_if_coarse(val_data)
         recipe = resolve_flip(resolve_lr(splits.recipe), train_data)
         pool = _unlabeled(unlabeled, splits, ignore_unlabeled_labels)
+        method = resolve_method(recipe.data, pool is not None)
         if pool is not None:
-            recipe = recipe.with_values({"semi_supervised": resolve_method(recipe.data, True)})
+            recipe = recipe.with_values({"semi_supervised": method})
         if auto_batch:
             recipe = find_batch_size(recipe, train_data, dev, seed, network)
         (out / "lr_finder.csv").unlink(missing_ok=True)  # never a stale curve from an earlier run
@@ -112,11 +114,17 @@ def fit(
             recipe, curve = find_lr(recipe, train_data, dev, seed, network=network)
             curve.save(out / "lr_finder.csv")
         log.info("recipe:\n%s", recipe.to_yaml())
-        result = train(recipe, train_data, val_data, device=dev, seed=seed, time_budget=time_budget,
-                       callbacks=[events], network=network,
-                       unlabeled=pool.as_data(train_data.classes, unlabeled_labels) if pool is not None else None)
+        rounds = []
+        if pool is not None and method != "none":
+            images = pool.as_data(train_data.classes, unlabeled_labels)
+            trained = train_with_unlabeled(recipe, train_data, val_data, images, device=dev, seed=seed,
+                                           time_budget=time_budget, callbacks=[events], network=network)
+            result, recipe, rounds = trained.result, trained.recipe, trained.rounds
+        else:
+            result = train(recipe, train_data, val_data, device=dev, seed=seed, time_budget=time_budget,
+                           callbacks=[events], network=network)
         recipe = recipe.with_values({"batch_size": result.batch_size})
-        metrics = {**_metrics(result, splits, dev, seed), **_unlabeled_metrics(pool, result)}
+        metrics = {**_metrics(result, splits, dev, seed), **_unlabeled_metrics(pool, result, rounds)}
         run = Run(result.model, recipe, train_data.classes, result.history, metrics)
         if splits.test is not None and result.best_epoch:
             test_metrics = run.evaluate(splits.test, device=str(dev))
@@ -149,15 +157,15 @@ def _unlabeled(source, splits: Splits, ignore_labels: bool) -> UnlabeledData | N
     return pool
 
 
-def _unlabeled_metrics(pool: UnlabeledData | None, result: TrainResult) -> dict:
-    """The unlabeled images used, left out and skipped, and (averaged over epochs) the share of their
-    pseudo-labels kept and, with true labels, right."""
+def _unlabeled_metrics(pool: UnlabeledData | None, result: TrainResult, rounds: list[dict]) -> dict:
+    """The unlabeled images used, left out and skipped, and (averaged over epochs, or noisy student's rounds,
+    which are listed too) the share of their pseudo-labels kept and, with true labels, right."""
     if pool is None:
         return {}
     metrics = {"num_unlabeled": len(pool), "unlabeled_excluded": pool.excluded,
-               "unlabeled_skipped": len(pool.skipped)}
+               "unlabeled_skipped": len(pool.skipped), **({"rounds": rounds} if rounds else {})}
     for name in ("mask_rate", "pseudo_label_accuracy"):
-        values = [h[name] for h in result.history if name in h]
+        values = [h[name] for h in rounds or result.history if name in h]
         if values:
             metrics[name] = sum(values) / len(values)
     return metrics

@@ -17,7 +17,8 @@ from .dataset import ImageData, convert_arrays
 from .duplicates import found_in, pixel_digests
 from .images import IMAGE_EXTENSIONS
 
-IGNORE_HINT = "give --unlabeled-ignore-labels (ignore_unlabeled_labels=True in Python) to use its images without their labels"
+IGNORE_HINT = ("give --unlabeled-ignore-labels (ignore_unlabeled_labels=True in Python) to use its images without "
+               "their labels")
 
 
 @dataclass

@@ -5,15 +5,17 @@ from __future__ import annotations
 from ..errors import AutorecipeError
 from ..knobs import Boolean, Choice, IntRange, Interval, Options, Uniform, knob, registry
 
-METHODS = ("fixmatch", "freematch")  # methods that train on labelled and unlabeled batches together
+CONSISTENCY_METHODS = ("fixmatch", "freematch")  # labelled and unlabeled batches in every step
+METHODS = CONSISTENCY_METHODS + ("noisy_student",)
 DEFAULT_METHOD = "freematch"  # what "auto" means with unlabeled images (benchmarks/ssl.py)
-CONSISTENCY = ("semi_supervised", METHODS)
+CONSISTENCY = ("semi_supervised", CONSISTENCY_METHODS)
 
 SEMI_SUPERVISED = knob(
     "semi_supervised", bucket="data", default="auto", baseline="none", valid=Options(("auto", "none") + METHODS),
     search=Choice(("none",) + METHODS),
     doc="Learn from unlabeled images too (fit --unlabeled): fixmatch (Sohn et al., 2020: pseudo-labels above a "
-        "fixed confidence threshold), freematch (Wang et al., 2023: self-adaptive thresholds) or none. auto: "
+        "fixed confidence threshold), freematch (Wang et al., 2023: self-adaptive thresholds), noisy_student "
+        "(Xie et al., 2020: a teacher labels them, a noised student learns from both, in rounds) or none. auto: "
         f"{DEFAULT_METHOD} when unlabeled images are given, else none.",
 )
 UNLABELED_RATIO = knob(

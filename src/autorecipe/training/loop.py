@@ -17,7 +17,7 @@ from ..optimization.finetune import freeze_backbone
 from ..optimization.schedule import apply_schedule
 from ..recipe import Recipe
 from ..regularization.early_stopping import EarlyStopping
-from ..semi.methods import METHODS, resolve_method
+from .auxiliary import UnlabeledObjective
 from .callbacks import Callback, Callbacks
 from .classifier import Classifier
 from .scoring import predict_logits, score
@@ -47,21 +47,21 @@ class TrainResult:
 
 def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, device: torch.device,
           seed: int = 0, time_budget: float | None = None, callbacks: Iterable[Callback] = (),
-          network=None, unlabeled: ImageData | None = None) -> TrainResult:
+          network=None, unlabeled: ImageData | None = None,
+          objective: UnlabeledObjective | None = None) -> TrainResult:
     """Train the recipe's classifier on `train_data`, keeping the best weights on `val_data`
     (the weight average's, when EMA is on). `network` (an nn.Module or a factory) replaces
     the recipe's model; `callbacks` receive every step and epoch and may stop training.
-    With `unlabeled` images (their labels the true ones where known, else -1), the recipe's
-    semi-supervised method adds a batch of them to every step; an epoch is one pass over the
-    labelled images.
+    With `unlabeled` images (labelled with the true labels where known, else -1) and an
+    `objective` (training.auxiliary), every step also learns from a batch of them; an epoch is
+    one pass over the labelled images.
     """
-    recipe = recipe.with_values({"semi_supervised": resolve_method(recipe.data, unlabeled is not None)})
-    semi = recipe.data.semi_supervised in METHODS
-    setup = build_setup(recipe, train_data, device, seed, network, semi=semi)
+    semi = unlabeled is not None and objective is not None
+    setup = build_setup(recipe, train_data, device, seed, network, objective=objective if semi else None)
     opt, reg, model = setup.recipe.optimization, setup.recipe.regularization, setup.model
     events = Callbacks(callbacks)
     batches = BatchLoader(train_data, device, setup.batch_size, shuffle=True, drop_last=True, seed=seed)
-    unlabeled_batches = _endless(BatchLoader(unlabeled, device, recipe.data.unlabeled_ratio * setup.batch_size,
+    unlabeled_batches = _endless(BatchLoader(unlabeled, device, objective.ratio * setup.batch_size,
                                              shuffle=True, drop_last=True, seed=seed + 1)) if semi else None
     val_batches = BatchLoader(val_data, device, max(2 * setup.batch_size, 256), shuffle=False) if val_data else None
     stopper = EarlyStopping(reg)
@@ -104,7 +104,7 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
 
             # Score the epoch (the weight average's, when EMA is on) and keep the best weights
             record = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen,
-                      **(setup.semi.epoch_metrics() if semi else {})}
+                      **(objective.epoch_metrics() if semi else {})}
             evaluated = setup.ema.model if setup.ema is not None else model
             correct_now = None
             if val_batches is not None:

@@ -35,7 +35,7 @@ from ..regularization.ema import Ema, build_ema
 from ..regularization.label_smoothing import training_loss
 from ..regularization.mixing import mix
 from ..regularization.weight_decay import attach_penalties, decay_mode, parameter_groups
-from ..semi.training import SemiStep, build_semi_step
+from .auxiliary import UnlabeledObjective
 from .classifier import Classifier
 from .scoring import layout
 from .step import Stepper
@@ -91,18 +91,19 @@ class TrainingSetup:
     device: torch.device
     num_classes: int
     mix_rng: np.random.Generator
-    semi: SemiStep | None = None  # learning from unlabeled images too (semi_supervised)
+    objective: UnlabeledObjective | None = None  # learning from unlabeled images too (training.auxiliary)
 
     def step(self, x: torch.Tensor, y: torch.Tensor, unlabeled: tuple[torch.Tensor, torch.Tensor] | None = None,
              progress: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Train on one batch of [0, 1] images (augmented and mixed as the recipe says) and, with the semi
-        step, a batch of unlabeled ones (images, true labels or -1) in the same forward pass (batch norm sees
-        both); the optimizer steps every `accumulate` batches. Returns the labelled loss and logits, detached."""
+        """Train on one batch of [0, 1] images (augmented and mixed as the recipe says) and, with an
+        objective, a batch of unlabeled ones (images, true labels or -1) in the same forward pass (batch norm
+        sees both); the optimizer steps every `accumulate` batches. Returns the labelled loss and logits,
+        detached."""
         reg, channels_last = self.recipe.regularization, self.recipe.optimization.channels_last
         with torch.no_grad():
             x, target = mix(reg, self.augment(x), y, self.num_classes, self.mix_rng)
             if unlabeled is not None:
-                x = torch.cat([x, self.semi.views(unlabeled[0])])
+                x = torch.cat([x, self.objective.views(unlabeled[0])])
             x = layout(x, channels_last)
         with autocast(self.device, self.precision):
             logits = self.forward(x)
@@ -110,7 +111,7 @@ class TrainingSetup:
         loss = training_loss(reg, logits, target)
         supervised = loss.detach()
         if unlabeled is not None:
-            loss = loss + self.semi.loss(view_logits, progress, unlabeled[1])
+            loss = loss + self.objective.loss(view_logits, progress, unlabeled[1])
         if self.stepper.backward(loss) and self.ema is not None:
             self.ema.update()
         return supervised, logits.detach()
@@ -118,10 +119,10 @@ class TrainingSetup:
 
 def build_setup(recipe: Recipe, train_data: ImageData, device: torch.device, seed: int = 0, network=None, *,
                 ema: bool = True, compile: bool = True, copy_network: bool = False,
-                semi: bool = False) -> TrainingSetup:
+                objective: UnlabeledObjective | None = None) -> TrainingSetup:
     """Build the setup for `recipe` on `train_data`. `network` (an nn.Module or a factory) replaces the
-    recipe's model; with `copy_network` a module is copied, so the caller's stays untouched; with `semi`
-    (unlabeled images to learn from) the recipe's semi-supervised method is built."""
+    recipe's model; with `copy_network` a module is copied, so the caller's stays untouched; `objective`
+    learns from unlabeled images (training.auxiliary)."""
     recipe = resolve_flip(resolve_lr(recipe), train_data)
     opt, reg = recipe.optimization, recipe.regularization
     seed_everything(seed)
@@ -152,10 +153,5 @@ def build_setup(recipe: Recipe, train_data: ImageData, device: torch.device, see
         raise AutorecipeError(f"a training batch of {batch} image with batch normalization: batch norm needs at "
                               "least 2 images a batch; give more training images, a batch_size of 2 or more, or "
                               "normalization: group (or layer)")
-    counts = torch.as_tensor(train_data.class_counts(), device=device)
-    semi_step = build_semi_step(recipe, counts, train_data.image_size) if semi else None
-    if semi_step is not None:
-        semi_step.weak.to(device)
-        semi_step.strong.to(device)
     return TrainingSetup(recipe, model, parts, optimizer, augment, average, stepper, forward, precision, batch,
-                         peak_lr(opt, batch), device, len(train_data.classes), mix_rng, semi_step)
+                         peak_lr(opt, batch), device, len(train_data.classes), mix_rng, objective)

@@ -1,4 +1,5 @@
-"""What a training step needs to learn from unlabeled images: the two views, the pseudo-labels, the weight."""
+"""The FixMatch and FreeMatch part of a training step (a training.auxiliary objective): the two views of
+each unlabeled image, the pseudo-labels and their weighted loss."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import torch
 from kornia.augmentation.auto import RandAugment
 from torch import nn
 
+from ..data.dataset import ImageData
 from ..recipe import Recipe
 from ..regularization.augment import build_augmentation
 from ..regularization.erasing import Cutout
 from ..regularization.policies import GrayAsRgb
 from .consistency import PseudoLabels, consistency_loss
-from .methods import METHODS
+from .methods import CONSISTENCY_METHODS
 
 STRONG_OPS, STRONG_MAGNITUDE, STRONG_CUTOUT = 2, 10, 0.5  # FixMatch's strong view: RandAugment, then cutout
 WEAK_ONLY = {"policy": "none", "cutout": 0.0, "random_erasing": 0.0, "color_jitter": 0.0, "resized_crop": 0.0}
@@ -21,7 +23,7 @@ WEAK_ONLY = {"policy": "none", "cutout": 0.0, "random_erasing": 0.0, "color_jitt
 
 @dataclass
 class SemiStep:
-    """The unlabeled half of a training step: weak and strong views, pseudo-labels and their loss."""
+    """The unlabeled half of a FixMatch or FreeMatch step: weak and strong views, pseudo-labels, their loss."""
 
     weak: nn.Module
     strong: nn.Module
@@ -60,16 +62,16 @@ class SemiStep:
         return metrics
 
 
-def build_semi_step(recipe: Recipe, class_counts: torch.Tensor, image_size: int) -> SemiStep | None:
-    """The semi-supervised part of a recipe's training step, or None (semi_supervised none; auto resolved)."""
+def build_semi_step(recipe: Recipe, train_data: ImageData, device: torch.device) -> SemiStep:
+    """The step of a recipe whose semi_supervised is fixmatch or freematch (its hflip resolved)."""
     data = recipe.data
-    if data.semi_supervised not in METHODS:
-        return None
-    weak_section = recipe.with_values(WEAK_ONLY).regularization
-    weak = build_augmentation(weak_section, image_size)
+    if data.semi_supervised not in CONSISTENCY_METHODS:
+        raise ValueError(f"semi_supervised {data.semi_supervised!r} has no training step of its own")
+    weak = build_augmentation(recipe.with_values(WEAK_ONLY).regularization, train_data.image_size).to(device)
     strong = nn.Sequential(*weak, GrayAsRgb(RandAugment(STRONG_OPS, STRONG_MAGNITUDE)), Cutout(STRONG_CUTOUT))
-    pseudo = PseudoLabels(data.semi_supervised, class_counts.float(),
-                          threshold=data.confidence_threshold, momentum=data.threshold_momentum,
-                          align=data.distribution_alignment,
+    strong.to(device)
+    counts = torch.as_tensor(train_data.class_counts(), device=device).float()
+    pseudo = PseudoLabels(data.semi_supervised, counts, threshold=data.confidence_threshold,
+                          momentum=data.threshold_momentum, align=data.distribution_alignment,
                           label_smoothing=recipe.regularization.label_smoothing)
     return SemiStep(weak, strong, pseudo, data.unlabeled_weight, data.unlabeled_warmup, data.unlabeled_ratio)
