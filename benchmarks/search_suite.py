@@ -26,7 +26,9 @@ Arms of each cell (task, seed), each trial 8 epochs (--epochs):
            retrain does); when the search returns the default recipe, that is the default arm's model;
   candidate the search's best other recipe fitted with the cell's seed, adopted or not (what adopting
            every candidate would have scored: the cost of the adoption rule's caution);
-  random   random search at the same compute, no pruning, no warm start (--random-tasks only);
+  random   random search at the same compute, no pruning, from the default recipe alone (no library, no known
+           strong recipes), so that its cost guard and adoption rule are the search's (--random-tasks only;
+           rows of the earlier design, with no warm start at all, are ignored and run again);
   aa       the A/A check: the default recipe against itself, judged by the search's adoption rule (would it
            have switched?): its confirmation reruns cross-fitted as the search's are (the same halves of
            the labelled images), the "candidate" trained with new seeds (seed + AA_SEEDS + r).
@@ -67,6 +69,7 @@ TASKS = HEADLINE + ("digits", "synthetic")
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TEST_FROM, TEST_PER_CLASS = 4000, 100
 AA_SEEDS = 100  # the A/A arm's new seeds: seed + AA_SEEDS and the ones after
+RANDOM_DESIGN = 2  # the random arm's design: from the default recipe alone (1: no warm start at all)
 
 
 @dataclass
@@ -264,11 +267,20 @@ def arm_candidate(task: str, seed: int, data: Task, done: dict, args) -> dict:
 
 def arm_random(task: str, seed: int, data: Task, done: dict, args) -> dict:
     import autorecipe
+    from autorecipe import Recipe
     out = args.work / f"{task}-{seed}-random"
     result = autorecipe.search((data.x, data.y), budget=f"{args.fits * args.epochs} epochs", epochs=args.epochs,
-                               seed=seed, sampler="random", pruner="none", warm_start=False, library=False, retrain=False,
-                               out=out, resume=(out / "search.json").exists(), device=args.device, progress=False)
-    return _fit_row(data, result.recipe, seed, args, args.work / f"{task}-{seed}-random-chosen")
+                               seed=seed, sampler="random", pruner="none", warm_start="base", library=False,
+                               retrain=False, out=out, resume=(out / "search.json").exists(), device=args.device,
+                               progress=False)
+    verdict = result.verdict
+    row = {"design": RANDOM_DESIGN, "adopted": bool(verdict and verdict.adopted), "trials": result.counts,
+           "recipe_changes": result.recipe.changes_from(Recipe())}
+    if not row["adopted"]:  # the default recipe, fitted with the same seed on the same images: the default arm's
+        default = done.get((task, seed, "default")) or arm_default(task, seed, data, done, args)
+        return {**row, "accuracy": default["accuracy"], "test_correct": default["test_correct"],
+                "same_as_default": True}
+    return {**row, **_fit_row(data, result.recipe, seed, args, args.work / f"{task}-{seed}-random-chosen")}
 
 
 def arm_aa(task: str, seed: int, data: Task, done: dict, args) -> dict:
@@ -509,7 +521,8 @@ def _read(path: Path) -> dict:
     if not path.exists():
         return {}
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {(r["task"], r["seed"], r["arm"]): r for r in rows}
+    return {(r["task"], r["seed"], r["arm"]): r for r in rows
+            if r["arm"] != "random" or r.get("design") == RANDOM_DESIGN}
 
 
 if __name__ == "__main__":

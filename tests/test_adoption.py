@@ -20,7 +20,8 @@ from autorecipe.searching.adoption import (CONFIRM_FOLDS, CONFIRM_SEEDS, Paired,
                                            queue_confirmations, unpack)
 from autorecipe.searching.attributes import (BASELINE, CONFIRM_SEED, CONFIRMS, EPOCH_SECONDS, EPOCHS_CHARGED,
                                              EPOCHS_RUN, STOPPED, VAL_CORRECT, VAL_IMAGES, WORKER)
-from autorecipe.searching.objective import SLOWER, TrialEpochs
+from autorecipe.searching import objective
+from autorecipe.searching.objective import FIRST_SLOWER, SLOWER, TrialEpochs
 from autorecipe.statistics import bootstrap_means, paired_bootstrap, paired_t_interval
 from imagegen import sides
 
@@ -209,6 +210,78 @@ def test_a_trial_far_slower_than_the_base_recipe_is_stopped_and_says_why():
     assert epochs.on_epoch({"epoch": 2, "seconds": 9 * SLOWER}) is None
     reason = epochs.on_epoch({"epoch": 3, "seconds": 30 * SLOWER})
     assert reason and "slower an epoch than the base recipe" in reason and trial.user_attrs[STOPPED] == reason
+
+
+def test_a_trial_far_slower_than_the_base_recipe_is_stopped_within_its_epoch(monkeypatch):
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5,
+                                              user_attrs={BASELINE: True, EPOCH_SECONDS: 10.0, WORKER: "here:1"}))
+    now = [0.0]
+
+    class Time:
+        @staticmethod
+        def perf_counter():
+            return now[0]
+
+    class Clock:
+        def out_of_time(self):
+            return False
+
+        def out_of_epochs(self):
+            return False
+
+    class Owner:
+        clock, max_epochs, on_epoch = Clock(), 8, None
+
+    monkeypatch.setattr(objective, "time", Time)
+    trial = study.ask()
+    trial.set_user_attr(WORKER, "here:2")
+    epochs = TrialEpochs(Owner(), trial, report=False)
+    epochs.on_start(8, 100, {})
+    now[0] = 10 * (FIRST_SLOWER - 1)
+    assert epochs.on_step() is None  # the first epoch may compile or warm up: up to FIRST_SLOWER times
+    now[0] = 10 * FIRST_SLOWER + 1
+    reason = epochs.on_step()
+    assert reason and "within one epoch" in reason and trial.user_attrs[STOPPED] == reason
+
+    trial = study.ask()
+    trial.set_user_attr(WORKER, "here:3")
+    epochs = TrialEpochs(Owner(), trial, report=False)
+    now[0] = 0.0
+    epochs.on_start(8, 100, {})
+    now[0] = 20.0
+    assert epochs.on_epoch({"epoch": 1, "seconds": 20.0}) is None
+    now[0] = 20.0 + 10 * SLOWER - 1
+    assert epochs.on_step() is None
+    now[0] = 20.0 + 10 * SLOWER + 1
+    assert "within one epoch" in epochs.on_step()  # after the first epoch, SLOWER times is enough
+
+
+def test_a_stop_asked_for_at_a_step_ends_training_there(tmp_path):
+    from autorecipe.training.callbacks import Callback
+
+    class StopAtThirdStep(Callback):
+        steps = 0
+
+        def on_step(self):
+            self.steps += 1
+            return "enough" if self.steps == 3 else None
+
+    stopper = StopAtThirdStep()
+    x, y = sides(200, seed=1)
+    run = autorecipe.fit((x, y), epochs=5, overrides={"batch_size": 16}, callbacks=[stopper], progress=False,
+                         out=tmp_path)
+    assert stopper.steps == 3 and run.metrics["status"] == "stopped" and run.metrics["epochs_run"] == 1
+
+
+def test_a_search_from_the_base_recipe_alone_plans_no_other_recipe(tmp_path):
+    x, y = sides(160, seed=2)
+    result = autorecipe.search((x, y), budget="3 trials", epochs=1, sampler="random", pruner="none",
+                               warm_start="base", library=False, retrain=False, out=tmp_path, progress=False)
+    rows = (tmp_path / "trials.csv").read_text().splitlines()[1:]
+    warm = [row.split(",")[5] for row in rows]
+    assert warm[0] == "True" and set(warm[1:]) <= {"False"}
+    assert result.verdict is not None  # the base recipe is a trial: the never-worse rule judges
 
 
 @pytest.fixture(scope="module")

@@ -178,7 +178,8 @@ def _fit(args) -> int:
     m = run.metrics
     table = Table(title="autorecipe fit", show_header=False)
     rows = [("status", m["status"]), ("best epoch", f"{m['best_epoch']} of {m['epochs_run']}"),
-            ("validation accuracy", _pct(m["val_accuracy"])), ("validation loss", _num(m["val_loss"]))]
+            ("validation accuracy", _pct(m["val_accuracy"]) + _within(m.get("val_accuracy_interval"))),
+            ("validation loss", _num(m["val_loss"]))]
     if "test_accuracy" in m:
         rows += [("test accuracy", _pct(m["test_accuracy"])), ("test loss", _num(m["test_loss"]))]
     if "num_unlabeled" in m:
@@ -349,6 +350,11 @@ def _on_path(error: OSError, out: str | None) -> bool:
         return False
     target, failed = Path(out).resolve(), Path(os.fsdecode(error.filename)).resolve()
     return failed == target or target in failed.parents or failed in target.parents
+
+
+def _within(interval) -> str:
+    """' (95%: 54.3-67.8%)' for an accuracy's interval, or nothing."""
+    return "" if not interval else f" (95%: {100 * interval[0]:.1f}-{100 * interval[1]:.1f}%)"
 
 
 def _pct(value) -> str:

@@ -24,7 +24,7 @@ from .recipe import Recipe
 from .run import Run
 from .semi.methods import resolve_method
 from .semi.train import train_with_unlabeled
-from .statistics import accuracy_halfwidth
+from .statistics import accuracy_halfwidth, wilson_interval
 from .training.batch_finder import find_batch_size
 from .training.callbacks import Callback, Callbacks
 from .training.display import RichProgress
@@ -118,7 +118,8 @@ def fit(
         if pool is not None and method != "none":
             images = pool.as_data(train_data.classes, unlabeled_labels)
             trained = train_with_unlabeled(recipe, train_data, val_data, images, device=dev, seed=seed,
-                                           time_budget=time_budget, callbacks=[events], network=network)
+                                           time_budget=time_budget, callbacks=[events], network=network,
+                                           keep=_kept_epoch(val_data))
             result, recipe, rounds = trained.result, trained.recipe, trained.rounds
         else:
             result = train(recipe, train_data, val_data, device=dev, seed=seed, time_budget=time_budget,
@@ -157,6 +158,15 @@ def _unlabeled(source, splits: Splits, ignore_labels: bool) -> UnlabeledData | N
     return pool
 
 
+def _kept_epoch(val_data: ImageData | None) -> str:
+    """Which epoch a semi-supervised fit keeps: the best on validation, or the last when the validation images
+    are too few to choose by (the best of many epochs on a few dozen images is mostly their noise)."""
+    if val_data is None or len(val_data) >= FEW_VALIDATION_IMAGES:
+        return "best"
+    log.info("validation holds %d images: keeping the last epoch, not the best on them", len(val_data))
+    return "last"
+
+
 def _unlabeled_metrics(pool: UnlabeledData | None, result: TrainResult, rounds: list[dict]) -> dict:
     """The unlabeled images used, left out and skipped, and (averaged over epochs, or noisy student's rounds,
     which are listed too) the share of their pseudo-labels kept and, with true labels, right."""
@@ -189,7 +199,8 @@ def _metrics(result: TrainResult, splits: Splits, device: torch.device, seed: in
     rates = [h["images_per_second"] for h in result.history]
     return {
         "status": result.status, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-        "val_accuracy": best.get("val_accuracy"), "val_loss": best.get("val_loss"),
+        "val_accuracy": best.get("val_accuracy"), "val_accuracy_interval": _interval(best, splits),
+        "val_loss": best.get("val_loss"),
         "train_accuracy": best.get("train_accuracy"), "train_loss": best.get("train_loss"),
         "train_seconds": result.seconds, "decode_seconds": splits.decode_seconds,
         "images_per_second": sum(rates) / len(rates) if rates else None,
@@ -198,6 +209,13 @@ def _metrics(result: TrainResult, splits: Splits, device: torch.device, seed: in
         "num_train": len(splits.train), "num_val": len(splits.val) if splits.val else 0, "skipped_files": splits.skipped,
         "autorecipe_version": __version__, "torch_version": torch.__version__,
     }
+
+
+def _interval(best: dict, splits: Splits) -> list[float] | None:
+    """The 95% (Wilson) interval of the kept epoch's validation accuracy."""
+    if "val_accuracy" not in best or not splits.val:
+        return None
+    return list(wilson_interval(best["val_accuracy"] * len(splits.val), len(splits.val)))
 
 
 def _model(recipe: Recipe, model) -> tuple[Recipe, nn.Module | Callable | None]:

@@ -13,6 +13,7 @@ validation images off the data itself, it is cross-fitted over all labelled imag
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ log = logging.getLogger("autorecipe")
 PRUNED, OUT_OF_BUDGET = "pruned", "out of budget"  # why a trial stops early
 SLOWER = 3.0  # a trial this many times slower an epoch than the base recipe is stopped ...
 SLOWER_BY = 5.0  # ... and by at least this many seconds an epoch (short epochs' timings are noise)
+FIRST_SLOWER = 10.0  # the first epoch may compile or warm up: it is stopped only past this many times
 
 
 class TrialFailed(Exception):
@@ -161,8 +163,20 @@ class TrialEpochs(Callback):
     def __init__(self, trainer: Trainer, trial: optuna.Trial, report: bool, weight: float = 1.0):
         self.trainer, self.trial, self.report, self.weight = trainer, trial, report, weight
         self.seconds: list[float] = []
+        self.epoch_began = time.perf_counter()
+        self.baseline: optuna.trial.FrozenTrial | None = None  # the base recipe's trial, looked up each epoch
+
+    def on_start(self, epochs: int, steps_per_epoch: int, summary: dict) -> None:
+        self.epoch_began, self.baseline = time.perf_counter(), baseline_trial(self.trial.study)
+
+    def on_step(self) -> str | None:
+        """Stop within an epoch that has already taken far longer than the base recipe's (a much larger image
+        size or model): SLOWER times the base epoch after the first, FIRST_SLOWER times in the first."""
+        factor = SLOWER if self.seconds else FIRST_SLOWER
+        return self._too_slow(time.perf_counter() - self.epoch_began, factor, within=True)
 
     def on_epoch(self, record: dict) -> str | None:
+        self.epoch_began, self.baseline = time.perf_counter(), baseline_trial(self.trial.study)
         trial, clock = self.trial, self.trainer.clock
         trial.set_user_attr(EPOCHS_RUN, int(trial.user_attrs.get(EPOCHS_RUN, 0)) + 1)
         trial.set_user_attr(EPOCHS_CHARGED, float(trial.user_attrs.get(EPOCHS_CHARGED, 0.0)) + self.weight)
@@ -179,23 +193,23 @@ class TrialEpochs(Callback):
         if clock.out_of_time() or (clock.out_of_epochs() and CONFIRMS not in trial.user_attrs):
             trial.set_user_attr(CUT_BY_BUDGET, True)
             return OUT_OF_BUDGET
-        return self._too_slow()
+        return self._too_slow(self.seconds[-1], SLOWER) if len(self.seconds) >= 2 else None
 
-    def _too_slow(self) -> str | None:
-        """Why this trial stops for its cost: its latest epoch (not the first, which may compile or warm up)
-        took more than SLOWER times, and SLOWER_BY seconds more than, the base recipe's mean epoch on the same
-        host."""
+    def _too_slow(self, seconds: float, factor: float, within: bool = False) -> str | None:
+        """Why this trial stops for its cost: an epoch (finished, or still running `within`) took more than
+        `factor` times, and SLOWER_BY seconds more than, the base recipe's mean epoch on the same host."""
         trial = self.trial
-        if len(self.seconds) < 2 or trial.user_attrs.get(BASELINE) or CONFIRMS in trial.user_attrs:
+        if trial.user_attrs.get(BASELINE) or CONFIRMS in trial.user_attrs or STOPPED in trial.user_attrs:
             return None
-        baseline = baseline_trial(trial.study)
+        baseline = self.baseline
         if baseline is None or _host(baseline) != _host(trial):
             return None
-        reference, seconds = baseline.user_attrs.get(EPOCH_SECONDS), self.seconds[-1]
-        if not reference or seconds <= SLOWER * reference or seconds - reference < SLOWER_BY:
+        reference = baseline.user_attrs.get(EPOCH_SECONDS)
+        if not reference or seconds <= factor * reference or seconds - reference < SLOWER_BY:
             return None
-        reason = (f"{seconds / reference:.1f}x slower an epoch than the base recipe (trial {baseline.number}); "
-                  f"the search stops trials over {SLOWER:g}x")
+        taken = f"{seconds / reference:.1f}x the base recipe's epoch (trial {baseline.number}) within one epoch" \
+            if within else f"{seconds / reference:.1f}x slower an epoch than the base recipe (trial {baseline.number})"
+        reason = f"{taken}; the search stops trials over {factor:g}x"
         trial.set_user_attr(STOPPED, reason)
         log.warning("trial %d stopped: %s", trial.number, reason)
         return reason

@@ -100,7 +100,7 @@ def search(
     resume: bool = False,
     library: str | Path | bool | None = None,
     shipped_library: bool = True,
-    warm_start: bool = True,
+    warm_start: bool | str = True,
     retrain: bool = True,
     retrain_on_all: bool = False,
     out: str | Path | None = None,
@@ -115,7 +115,9 @@ def search(
     search.log and (with `retrain`) the best recipe retrained at full budget in `out/final`,
     scored on `test` (any data source) when given.
     `library=False` neither reads nor writes the recipe library (nor reads the shipped one);
-    `shipped_library=False` leaves out only the library the package ships. `retrain_on_all` retrains on the
+    `shipped_library=False` leaves out only the library the package ships. `warm_start="base"` starts from
+    the base recipe alone (no library or known strong recipes; the never-worse rule holds), and
+    `warm_start=False` from no recipe (no base trial: the rule is off). `retrain_on_all` retrains on the
     training and validation images together (the validation split from `data`: no `val`).
     `progress` shows a live table of the trials in a terminal or a Jupyter notebook (False:
     silent; or a LiveTrials of your own).
@@ -174,9 +176,9 @@ def search(
             if not resume and warm_start:
                 shelf = library_dir(library or None)
                 warm = (nearest(shelf, splits.train, shipped=settings.shipped_library, base=base, same=same)
-                        if library is not False else [])
-                planned = plan(study, search_space, base, [r for _, r in warm] + strong_recipes(base, trial_images),
-                               same)
+                        if library is not False and warm_start != "base" else [])
+                strong = strong_recipes(base, trial_images) if warm_start != "base" else []
+                planned = plan(study, search_space, base, [r for _, r in warm] + strong, same)
                 log.info("warm start: %d recipes planned (%d from the library)", planned, len(warm))
                 study.set_user_attr(LIBRARY_USED, [e.label for e, _ in warm])
                 if warm:

@@ -33,7 +33,7 @@ class SearchSettings:
     val_fraction: float
     library: str | bool | None = None  # a library folder, None (the default one) or False (none)
     shipped_library: bool = True  # read the library the package ships too
-    warm_start: bool = True
+    warm_start: bool | str = True  # True, "base" (the base recipe alone) or False
     retrain: bool = True
     retrain_on_all: bool = False
 

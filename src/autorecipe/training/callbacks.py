@@ -2,7 +2,8 @@
 
 The display, the search's pruning and budget checks, and a user's own hooks are callbacks
 alike. `on_epoch` may return a reason to stop (training ends after that epoch with status
-"stopped"); raising KeyboardInterrupt from any hook ends it as "interrupted".
+"stopped"), and so may `on_step` (the epoch ends at that step, is scored, and training stops);
+raising KeyboardInterrupt from any hook ends it as "interrupted".
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ class Callback:
         """Training begins; `summary` says what trains: model, parameters, device, precision, images,
         validation images, batch, lr (the knob's value, for a batch of 512) and peak_lr (at this batch)."""
 
-    def on_step(self) -> None:
-        """A batch was trained on."""
+    def on_step(self) -> str | None:
+        """A batch was trained on; return a reason to stop training at this step, or None."""
+        return None
 
     def on_epoch(self, record: dict) -> str | None:
         """An epoch ended (`record`: its row of history.csv); return a reason to stop training now, or None."""
@@ -32,7 +34,8 @@ class Callback:
 
 
 class Callbacks(Callback):
-    """Several callbacks called in order; `on_epoch` asks every one and returns the first reason to stop."""
+    """Several callbacks called in order; `on_step` and `on_epoch` ask every one and return the first reason
+    to stop."""
 
     def __init__(self, callbacks: Iterable[Callback | None] = ()):
         self.callbacks = [c for c in callbacks if c is not None]
@@ -45,9 +48,9 @@ class Callbacks(Callback):
         for callback in self.callbacks:
             callback.on_start(epochs, steps_per_epoch, summary)
 
-    def on_step(self) -> None:
-        for callback in self.callbacks:
-            callback.on_step()
+    def on_step(self) -> str | None:
+        reasons = [callback.on_step() for callback in self.callbacks]
+        return next((reason for reason in reasons if reason), None)
 
     def on_epoch(self, record: dict) -> str | None:
         reasons = [callback.on_epoch(record) for callback in self.callbacks]

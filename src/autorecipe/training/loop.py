@@ -48,13 +48,14 @@ class TrainResult:
 def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, device: torch.device,
           seed: int = 0, time_budget: float | None = None, callbacks: Iterable[Callback] = (),
           network=None, unlabeled: ImageData | None = None,
-          objective: UnlabeledObjective | None = None) -> TrainResult:
+          objective: UnlabeledObjective | None = None, keep: str = "best") -> TrainResult:
     """Train the recipe's classifier on `train_data`, keeping the best weights on `val_data`
     (the weight average's, when EMA is on). `network` (an nn.Module or a factory) replaces
     the recipe's model; `callbacks` receive every step and epoch and may stop training.
     With `unlabeled` images (labelled with the true labels where known, else -1) and an
     `objective` (training.auxiliary), every step also learns from a batch of them; an epoch is
-    one pass over the labelled images.
+    one pass over the labelled images. `keep="last"` keeps the last epoch's weights instead of
+    the best on validation (when the validation images are too few to choose by).
     """
     semi = unlabeled is not None and objective is not None
     setup = build_setup(recipe, train_data, device, seed, network, objective=objective if semi else None)
@@ -79,7 +80,7 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
             # Train one epoch (the backbone frozen for the first freeze_epochs)
             freeze_backbone(opt, setup.layers, epoch)
             model.train()  # after freezing: the frozen layers' batch norms stay in evaluation mode
-            epoch_start, seen, out_of_time = time.perf_counter(), 0, False
+            epoch_start, seen, out_of_time, step_stop = time.perf_counter(), 0, False, None
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             for x, y in batches:
@@ -91,11 +92,11 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
                 correct += (logits.argmax(1) == y).sum()
                 seen += len(y)
                 step += 1
-                events.on_step()
+                step_stop = events.on_step()
                 if step % CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
                     break
                 out_of_time = bool(time_budget and time.perf_counter() - start > time_budget)
-                if out_of_time:
+                if out_of_time or step_stop:
                     break
             train_seconds = time.perf_counter() - epoch_start
             if not torch.isfinite(loss_sum):
@@ -116,12 +117,12 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
             result.history.append(record)
             log.info("epoch %s", {k: round(v, 5) if isinstance(v, float) else v for k, v in record.items()})
             key = (record.get("val_accuracy", 0.0), -record.get("val_loss", 0.0))
-            if val_batches is None or best_key is None or key > best_key:
+            if val_batches is None or keep == "last" or best_key is None or key > best_key:
                 best_key, result.best_epoch, result.val_correct = key, epoch, correct_now
                 best_state = copy.deepcopy(evaluated.state_dict())
 
             # Stop early: a callback's request, the time budget, or no more progress on validation
-            result.stop_reason = events.on_epoch(record)
+            result.stop_reason = events.on_epoch(record) or step_stop
             result.status = _ending(result.stop_reason, out_of_time,
                                     val_batches is not None and stopper.should_stop(record["val_accuracy"]))
             if result.status != "completed":
