@@ -7,7 +7,7 @@ from ..knobs import Boolean, Choice, IntRange, Interval, Options, Uniform, knob,
 
 CONSISTENCY_METHODS = ("fixmatch", "freematch")  # labelled and unlabeled batches in every step
 METHODS = CONSISTENCY_METHODS + ("noisy_student",)
-DEFAULT_METHOD = "freematch"  # what "auto" means with unlabeled images (benchmarks/ssl.py)
+DEFAULT_METHOD = "freematch"  # what "auto" means with unlabeled images (benchmarks/semi_supervised.py)
 CONSISTENCY = ("semi_supervised", CONSISTENCY_METHODS)
 
 SEMI_SUPERVISED = knob(
