@@ -27,8 +27,9 @@ Arms of each cell (task, seed), each trial 8 epochs (--epochs):
   candidate the search's best other recipe fitted with the cell's seed, adopted or not (what adopting
            every candidate would have scored: the cost of the adoption rule's caution);
   random   random search at the same compute, no pruning, from the default recipe alone (no library, no known
-           strong recipes), so that its cost guard and adoption rule are the search's (--random-tasks only;
-           rows of the earlier design, with no warm start at all, are ignored and run again);
+           strong recipes), so that its cost guard and adoption rule are the search's, and image sizes half
+           to twice the task's own (--random-tasks only; rows of the earlier designs, with no warm start at
+           all or sizes up to 224 px, are ignored and run again);
   aa       the A/A check: the default recipe against itself, judged by the search's adoption rule (would it
            have switched?): its confirmation reruns cross-fitted as the search's are (the same halves of
            the labelled images), the "candidate" trained with new seeds (seed + AA_SEEDS + r).
@@ -69,7 +70,8 @@ TASKS = HEADLINE + ("digits", "synthetic")
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TEST_FROM, TEST_PER_CLASS = 4000, 100
 AA_SEEDS = 100  # the A/A arm's new seeds: seed + AA_SEEDS and the ones after
-RANDOM_DESIGN = 2  # the random arm's design: from the default recipe alone (1: no warm start at all)
+RANDOM_DESIGN = 3  # the random arm's design: from the default recipe alone, sizes near the task's own
+#                   (1: no warm start at all; 2: from the default recipe, sizes 16 to 224 px)
 
 
 @dataclass

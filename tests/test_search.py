@@ -672,3 +672,15 @@ def test_two_workers_draw_their_own_local_steps():
         assert propose(study, space, base, seed, same)
         drawn.append(study.trials[-1].system_attrs["fixed_params"])
     assert drawn[0] != drawn[1]
+
+
+def test_a_search_narrows_image_sizes_to_half_to_twice_the_images_own(tmp_path):
+    from imagegen import sides
+    x, y = sides(120, size=16, seed=3)
+    autorecipe.search((x, y), budget="2 trials", epochs=1, library=False, retrain=False, out=tmp_path / "a",
+                      progress=False)
+    assert json.loads((tmp_path / "a" / "search.json").read_text())["space"]["image_size"] == [8, 32]
+    assert "image sizes searched from 8 to 32 px" in (tmp_path / "a" / "search.log").read_text()
+    autorecipe.search((x, y), budget="2 trials", epochs=1, library=False, retrain=False, out=tmp_path / "b",
+                      space={"image_size": [16, 20]}, progress=False)
+    assert json.loads((tmp_path / "b" / "search.json").read_text())["space"]["image_size"] == [16, 20]
