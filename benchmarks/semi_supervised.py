@@ -26,7 +26,7 @@ from provenance import commit, machine
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 VAL_FROM, TRAIN_FILES = 4500, 4500
-EPOCHS = 1_000_000  # the clock ends training, not the epochs
+EPOCHS = 100_000  # the most a recipe allows: the clock ends training, not the epochs
 
 
 def main() -> None:
