@@ -198,14 +198,12 @@ class TrialEpochs(Callback):
     def _too_slow(self, seconds: float, factor: float, within: bool = False) -> str | None:
         """Why this trial stops for its cost: an epoch (finished, or still running `within`) took more than
         `factor` times, and SLOWER_BY seconds more than, the base recipe's mean epoch on the same host."""
-        trial = self.trial
-        if trial.user_attrs.get(BASELINE) or CONFIRMS in trial.user_attrs or STOPPED in trial.user_attrs:
-            return None
-        baseline = self.baseline
-        if baseline is None or _host(baseline) != _host(trial):
-            return None
-        reference = baseline.user_attrs.get(EPOCH_SECONDS)
+        trial, baseline = self.trial, self.baseline
+        reference = baseline.user_attrs.get(EPOCH_SECONDS) if baseline is not None else None
         if not reference or seconds <= factor * reference or seconds - reference < SLOWER_BY:
+            return None  # checked first: every step asks, and a live trial's attributes are a deep copy a read
+        attrs = trial.user_attrs
+        if attrs.get(BASELINE) or CONFIRMS in attrs or STOPPED in attrs or _host(baseline) != _host(trial):
             return None
         taken = f"{seconds / reference:.1f}x the base recipe's epoch (trial {baseline.number}) within one epoch" \
             if within else f"{seconds / reference:.1f}x slower an epoch than the base recipe (trial {baseline.number})"
