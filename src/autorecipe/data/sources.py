@@ -119,13 +119,19 @@ def _npz(path: Path) -> ArraySource:
     return _arrays(x, y, f"arrays {path}")
 
 
-def _arrays(x: np.ndarray, y: np.ndarray, description: str) -> ArraySource:
-    """Validate image arrays and their labels."""
+def check_images(x: np.ndarray, description: str) -> np.ndarray:
+    """Image arrays must be uint8 (N, H, W) or (N, H, W, C) with C in 1, 3, 4."""
     if x.dtype != np.uint8:
         raise AutorecipeError(f"{description}: x must be uint8 (0..255), got {x.dtype}; convert with x.astype('uint8')")
     if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3, 4)):
         raise AutorecipeError(f"{description}: x must have shape (N, H, W) or (N, H, W, C) with C in 1, 3, 4; "
                               f"got {x.shape}")
+    return x
+
+
+def _arrays(x: np.ndarray, y: np.ndarray, description: str) -> ArraySource:
+    """Validate image arrays and their labels."""
+    check_images(x, description)
     if y.ndim != 1 or len(y) != len(x):
         raise AutorecipeError(f"{description}: y must have one label per image: x has {len(x)}, y has shape {y.shape}")
     if y.dtype.kind == "f":

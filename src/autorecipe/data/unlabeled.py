@@ -16,6 +16,7 @@ from .cache import decode_files
 from .dataset import ImageData, convert_arrays
 from .duplicates import found_in, pixel_digests
 from .images import IMAGE_EXTENSIONS
+from .sources import check_images
 
 IGNORE_HINT = ("give --unlabeled-ignore-labels (ignore_unlabeled_labels=True in Python) to use its images without "
                "their labels")
@@ -153,12 +154,8 @@ def _npz(path: Path, ignore_labels: bool) -> np.ndarray:
 
 
 def _check_array(x: np.ndarray, description: str) -> np.ndarray:
-    """Unlabeled image arrays must be non-empty uint8 (N, H, W) or (N, H, W, C) with C in 1, 3, 4."""
-    if x.dtype != np.uint8:
-        raise AutorecipeError(f"{description}: x must be uint8 (0..255), got {x.dtype}; convert with x.astype('uint8')")
-    if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3, 4)):
-        raise AutorecipeError(f"{description}: x must have shape (N, H, W) or (N, H, W, C) with C in 1, 3, 4; "
-                              f"got {x.shape}")
+    """Unlabeled image arrays must be images (sources.check_images), and at least one."""
+    check_images(x, description)
     if not len(x):
         raise AutorecipeError(f"{description}: holds no images")
     return x
