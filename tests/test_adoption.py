@@ -188,24 +188,35 @@ def test_reruns_on_more_images_than_the_first_scores_decide_and_round_trip():
     assert back.pooled()[0].shape == (1, 450) and back.gain().mean == paired.gain().mean
 
 
-def test_a_trial_far_slower_than_the_base_recipe_is_stopped_and_says_why():
+class _RoomyClock:
+    """A budget clock with room left."""
+
+    def out_of_time(self):
+        return False
+
+    def out_of_epochs(self):
+        return False
+
+
+class _Owner:
+    """What a trial's TrialEpochs needs of its trainer: a clock with room, 8 epochs, no epoch hook."""
+
+    clock, max_epochs, on_epoch = _RoomyClock(), 8, None
+
+
+def _study_with_a_base_trial() -> optuna.Study:
+    """A study whose base recipe's trial took 10 s an epoch on host "here"."""
     study = optuna.create_study(direction="maximize")
     study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5,
                                               user_attrs={BASELINE: True, EPOCH_SECONDS: 10.0, WORKER: "here:1"}))
+    return study
 
-    class Clock:
-        def out_of_time(self):
-            return False
 
-        def out_of_epochs(self):
-            return False
-
-    class Owner:
-        clock, max_epochs, on_epoch = Clock(), 8, None
-
+def test_a_trial_far_slower_than_the_base_recipe_is_stopped_and_says_why():
+    study = _study_with_a_base_trial()
     trial = study.ask()
     trial.set_user_attr(WORKER, "here:2")
-    epochs = TrialEpochs(Owner(), trial, report=False)
+    epochs = TrialEpochs(_Owner(), trial, report=False)
     assert epochs.on_epoch({"epoch": 1, "seconds": 100 * SLOWER}) is None  # a first epoch may compile
     assert epochs.on_epoch({"epoch": 2, "seconds": 9 * SLOWER}) is None
     reason = epochs.on_epoch({"epoch": 3, "seconds": 30 * SLOWER})
@@ -213,9 +224,7 @@ def test_a_trial_far_slower_than_the_base_recipe_is_stopped_and_says_why():
 
 
 def test_a_trial_far_slower_than_the_base_recipe_is_stopped_within_its_epoch(monkeypatch):
-    study = optuna.create_study(direction="maximize")
-    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5,
-                                              user_attrs={BASELINE: True, EPOCH_SECONDS: 10.0, WORKER: "here:1"}))
+    study = _study_with_a_base_trial()
     now = [0.0]
 
     class Time:
@@ -223,20 +232,10 @@ def test_a_trial_far_slower_than_the_base_recipe_is_stopped_within_its_epoch(mon
         def perf_counter():
             return now[0]
 
-    class Clock:
-        def out_of_time(self):
-            return False
-
-        def out_of_epochs(self):
-            return False
-
-    class Owner:
-        clock, max_epochs, on_epoch = Clock(), 8, None
-
     monkeypatch.setattr(objective, "time", Time)
     trial = study.ask()
     trial.set_user_attr(WORKER, "here:2")
-    epochs = TrialEpochs(Owner(), trial, report=False)
+    epochs = TrialEpochs(_Owner(), trial, report=False)
     epochs.on_start(8, 100, {})
     now[0] = 10 * (FIRST_SLOWER - 1)
     assert epochs.on_step() is None  # the first epoch may compile or warm up: up to FIRST_SLOWER times
@@ -246,7 +245,7 @@ def test_a_trial_far_slower_than_the_base_recipe_is_stopped_within_its_epoch(mon
 
     trial = study.ask()
     trial.set_user_attr(WORKER, "here:3")
-    epochs = TrialEpochs(Owner(), trial, report=False)
+    epochs = TrialEpochs(_Owner(), trial, report=False)
     now[0] = 0.0
     epochs.on_start(8, 100, {})
     now[0] = 20.0
