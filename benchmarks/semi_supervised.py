@@ -8,7 +8,7 @@ rest of the protocol's training part as unlabeled images (files N..4499 of every
 gets them only to score its pseudo-labels). Scored on the protocol's validation files (4500.. of every class,
 --val-per-class of them). Each finished cell is one line of --results; a rerun skips what is there.
 
-    python benchmarks/semi_supervised.py ../shared/data/cifar10 [--minutes 15] [--seeds 3] [--methods fixmatch,freematch]
+    python benchmarks/semi_supervised.py ../shared/data/cifar10 [--minutes 15] [--seeds 3] [--methods fixmatch,freematch,noisy_student]
         [--labels 250,4000] [--results benchmarks/semi_supervised.jsonl] [--report-only]
 
 Headline (last line): at the fewest labels, the best method's mean validation accuracy minus supervised-only's.
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("root", type=Path, help="the cifar10 folder of the shared data")
     parser.add_argument("--labels", default="250,4000", help="labelled images (10 classes), the first with --seeds")
     parser.add_argument("--seeds", type=int, default=3, help="seeds at the fewest labels (one at the others)")
-    parser.add_argument("--methods", default="fixmatch,freematch")
+    parser.add_argument("--methods", default="fixmatch,freematch,noisy_student")
     parser.add_argument("--minutes", type=float, default=15.0, help="wall-clock of every arm")
     parser.add_argument("--val-per-class", type=int, default=500)
     parser.add_argument("--results", type=Path, default=Path("benchmarks/semi_supervised.jsonl"))

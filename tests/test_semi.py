@@ -212,3 +212,23 @@ def test_fit_with_noisy_student_saves_the_student(tmp_path):
     assert len(m["rounds"]) == 1 and 0 < m["mask_rate"] <= 1 and 0 <= m["pseudo_label_accuracy"] <= 1
     assert m["rounds"][0]["trained_on"] > 50  # the labelled images and the kept pseudo-labels
     assert autorecipe.load(tmp_path).evaluate((x[rest[:50]], y[rest[:50]]))["count"] == 50
+
+
+def test_fixmatch_and_noisy_student_beat_supervised_only_at_the_same_wall_clock(tmp_path):
+    """Digits with 3 labels a class and 1,200 unlabeled images, 10 s an arm: both methods score at least two
+    points above the labels alone on 500 held-out images (about +4 and +5 when the defaults were measured)."""
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    x, y = (digits.images * (255 / 16)).round().astype(np.uint8), digits.target
+    order = np.random.default_rng(1).permutation(len(x))
+    labelled = np.concatenate([order[y[order] == c][:3] for c in range(10)])
+    rest = np.random.default_rng(2).permutation(np.setdiff1d(order, labelled))
+    unlabeled, held_out = rest[:-500], rest[-500:]
+    accuracy = {}
+    for method in ("none", "fixmatch", "noisy_student"):
+        run = autorecipe.fit((x[labelled], y[labelled]), val_fraction=0, budget="10s", epochs=100_000, seed=1,
+                             progress=False, overrides={"semi_supervised": method}, out=tmp_path / method,
+                             unlabeled=None if method == "none" else x[unlabeled])
+        accuracy[method] = run.evaluate((x[held_out], y[held_out]))["accuracy"]
+    assert accuracy["fixmatch"] >= accuracy["none"] + 0.02, accuracy
+    assert accuracy["noisy_student"] >= accuracy["none"] + 0.02, accuracy
