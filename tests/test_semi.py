@@ -232,3 +232,33 @@ def test_fixmatch_and_noisy_student_beat_supervised_only_at_the_same_wall_clock(
         accuracy[method] = run.evaluate((x[held_out], y[held_out]))["accuracy"]
     assert accuracy["fixmatch"] >= accuracy["none"] + 0.02, accuracy
     assert accuracy["noisy_student"] >= accuracy["none"] + 0.02, accuracy
+
+
+def test_a_search_with_unlabeled_images_chooses_whether_and_how_to_use_them(tmp_path, monkeypatch):
+    from autorecipe.searching import objective
+    from autorecipe.searching.search import trial_recipe
+    methods = []  # the method of every trial that trained with the unlabeled images
+    train_with_unlabeled = objective.train_with_unlabeled
+    monkeypatch.setattr(objective, "train_with_unlabeled", lambda recipe, *args, **kwargs: methods.append(
+        recipe.data.semi_supervised) or train_with_unlabeled(recipe, *args, **kwargs))
+    x, y, labelled, rest = _digits(5)
+    result = autorecipe.search((x[labelled], y[labelled]), val=(x[rest[:60]], y[rest[:60]]), unlabeled=x[rest[60:400]],
+                               budget="5 trials", epochs=2, sampler="random", pruner="none", warm_start="base",
+                               library=False, buckets=["data"], space={"semi_supervised": ["fixmatch", "freematch"]},
+                               out=tmp_path / "search", progress=False, device="cpu")
+    assert trial_recipe(tmp_path / "search", 0).data.semi_supervised == "freematch"  # auto, resolved
+    assert methods[0] == "freematch" and set(methods) <= {"fixmatch", "freematch"} and len(methods) >= 5
+    assert {"semi_supervised"} <= set(result.study.trials[1].params)
+    assert result.run.metrics["num_unlabeled"] == 340 and result.run.recipe.data.semi_supervised in methods
+    with pytest.raises(AutorecipeError, match="pass them again"):
+        autorecipe.search((x[labelled], y[labelled]), resume=True, out=tmp_path / "search", progress=False)
+
+
+def test_a_search_refuses_noisy_student_and_a_method_without_unlabeled_images(tmp_path):
+    x, y, labelled, _ = _digits(5)
+    with pytest.raises(AutorecipeError, match="fitted, not searched"):
+        autorecipe.search((x[labelled], y[labelled]), unlabeled=x[:50], overrides={"semi_supervised": "noisy_student"},
+                          budget="2 trials", epochs=1, out=tmp_path / "a", progress=False)
+    with pytest.raises(AutorecipeError, match="needs unlabeled images"):
+        autorecipe.search((x[labelled], y[labelled]), overrides={"semi_supervised": "fixmatch"}, budget="2 trials",
+                          epochs=1, library=False, out=tmp_path / "b", progress=False)

@@ -113,6 +113,11 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--model", help="the model to search with (it leaves the search space): a zoo model, "
                                         "or your own as package.module:factory")
     search.add_argument("--test", help="test data (any source), evaluated once with the retrained best recipe")
+    search.add_argument("--unlabeled", metavar="SOURCE",
+                        help="images without labels (as fit takes them): the search also chooses whether and how to "
+                             "learn from them (semi_supervised none, fixmatch or freematch, and their knobs)")
+    search.add_argument("--unlabeled-ignore-labels", action="store_true",
+                        help="use an --unlabeled source that has labels (a label column, a y array) without them")
     search.add_argument("--recipe", help="base recipe YAML file (the first trial; missing knobs take their defaults)")
     search.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
                         help="fix a knob (it leaves the search space), e.g. --set model=resnet9 (repeatable)")
@@ -212,7 +217,8 @@ def _search(args) -> int:
                     library=False if args.no_library else args.library, retrain=not args.no_retrain,
                     retrain_on_all=args.retrain_on_all,
                     out=args.out, seed=args.seed, device=args.device, val_fraction=args.val_fraction,
-                    progress=False if args.quiet else LiveTrials(err))
+                    progress=False if args.quiet else LiveTrials(err), unlabeled=args.unlabeled,
+                    ignore_unlabeled_labels=args.unlabeled_ignore_labels)
     found = result.counts
     if result.status == "interrupted":  # one line: where it stands and how to go on
         out.print(f"search interrupted: {found['complete']} complete, {found['pruned']} pruned, "

@@ -103,7 +103,7 @@ def fit(
         train_data, val_data = splits.train, splits.val
         warn_if_coarse(val_data)
         recipe = resolve_flip(resolve_lr(splits.recipe), train_data)
-        pool = _unlabeled(unlabeled, splits, ignore_unlabeled_labels)
+        pool = unlabeled_pool(unlabeled, splits, ignore_unlabeled_labels)
         method = resolve_method(recipe.data, pool is not None)
         if pool is not None:
             recipe = recipe.with_values({"semi_supervised": method})
@@ -138,7 +138,7 @@ def fit(
         return run
 
 
-def _unlabeled(source, splits: Splits, ignore_labels: bool) -> UnlabeledData | None:
+def unlabeled_pool(source, splits: Splits, ignore_labels: bool) -> UnlabeledData | None:
     """The unlabeled images at the training images' size and colour, less the labelled, validation and test
     images among them; None without a source."""
     if source is None:

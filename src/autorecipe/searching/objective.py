@@ -5,7 +5,8 @@ the never-worse rule (adoption.py). Holdout mode reports every epoch to the prun
 pruning.py); cross-validation mode trains one model per fold and reports each fold's score as
 a step. A diverged trial fails and the search goes on; a trial cut off by the budget is
 recorded as pruned, and so is one far slower an epoch than the base recipe (SLOWER, SLOWER_BY), with why.
-A confirmation rerun trains its recipe with the seed it was queued with; when the search split its
+With unlabeled images, a recipe whose semi_supervised is not none trains through the semi-supervised
+step. A confirmation rerun trains its recipe with the seed it was queued with; when the search split its
 validation images off the data itself, it is cross-fitted over all labelled images
 (adoption.confirmation_folds), each fold's epochs charged by its share of a trial's training images.
 """
@@ -26,6 +27,7 @@ from ..data.dataset import ImageData
 from ..errors import AutorecipeError
 from ..optimization.schedule import batch_size
 from ..recipe import Recipe
+from ..semi.train import train_with_unlabeled
 from ..training.callbacks import Callback
 from ..training.loop import TrainResult, train
 from .adoption import RerunCost, baseline_trial, confirmation_folds, pack
@@ -62,6 +64,7 @@ class Trainer:
     on_epoch: Callable[[optuna.Trial, dict], None] | None = None
     cross_fit: bool = False  # confirmation reruns cross-fit the training and validation images (no --val, no --cv)
     rerun_cost: RerunCost = RerunCost()  # a confirmation rerun's cost in trials
+    unlabeled: Callable[[Recipe], ImageData] | None = None  # the unlabeled images at a recipe's image size
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr(WORKER, worker_id())  # first: another worker tells a live trial by it
@@ -125,9 +128,13 @@ class Trainer:
                epochs: TrialEpochs) -> TrainResult:
         prefix = TrialPrefix(trial.number)
         log.addFilter(prefix)  # the loop's epoch lines in search.log name their trial
+        seed = int(trial.user_attrs.get(CONFIRM_SEED, self.seed))
         try:
-            result = train(recipe, train_data, val_data, device=self.device, callbacks=[epochs],
-                           seed=int(trial.user_attrs.get(CONFIRM_SEED, self.seed)))
+            if self.unlabeled is not None and recipe.data.semi_supervised != "none":
+                result = train_with_unlabeled(recipe, train_data, val_data, self.unlabeled(recipe),
+                                              device=self.device, callbacks=[epochs], seed=seed).result
+            else:
+                result = train(recipe, train_data, val_data, device=self.device, callbacks=[epochs], seed=seed)
         finally:
             log.removeFilter(prefix)
         trial.set_user_attr(STATUS, result.status)

@@ -31,11 +31,11 @@ from ..data.split import Splits, check_fraction, load_splits
 from ..device import choose_device
 from ..errors import AutorecipeError
 from ..files import write_atomic
-from ..fitting import fit, warn_if_coarse
+from ..fitting import fit, unlabeled_pool, warn_if_coarse
 from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..run import Run
-from ..semi.methods import semi_knobs
+from ..semi.methods import resolve_method, semi_knobs
 from ..training.setup import resolve_flip
 from .adoption import (CONFIRM_SEEDS, RerunCost, Verdict, baseline_trial, confirmation_fits, held_back, judge,
                        queue_confirmations, rerun_next, reruns_elsewhere, waiting_reruns)
@@ -57,7 +57,7 @@ from .warm_start import plan, queue_next, strong_recipes, what_trains
 
 log = logging.getLogger("autorecipe")
 
-RESOLVED = ("image_size", "channels", "hflip")  # knobs the data resolves; kept in the study's REFERENCE
+RESOLVED = ("image_size", "channels", "hflip", "semi_supervised")  # knobs the data resolves; kept in the study's REFERENCE
 POLL_SECONDS = 2.0  # how often a worker looks whether another one has finished its confirmation rerun
 WAIT_TRIALS = 3  # ... and for how long at most: this many reruns' time, and the storage's grace period
 
@@ -108,6 +108,8 @@ def search(
     device: str | None = None,
     val_fraction: float = 0.1,
     progress: bool | LiveTrials = True,
+    unlabeled=None,
+    ignore_unlabeled_labels: bool = False,
 ) -> SearchResult:
     """Search recipes for `data` within `budget` (e.g. "2h", "40 trials", "300 epochs"); see the README.
 
@@ -120,7 +122,9 @@ def search(
     `warm_start=False` from no recipe (no base trial: the rule is off). `retrain_on_all` retrains on the
     training and validation images together (the validation split from `data`: no `val`).
     `progress` shows a live table of the trials in a terminal or a Jupyter notebook (False:
-    silent; or a LiveTrials of your own).
+    silent; or a LiveTrials of your own). `unlabeled` (any source fit takes) puts the semi-supervised
+    method (none, fixmatch or freematch) and its knobs in the space; a resumed search reads a path
+    given before from its settings.
     """
     out = Path(out) if out is not None else default_folder("search")
     settings = SearchSettings.for_search(out, resume, SearchSettings(
@@ -129,7 +133,9 @@ def search(
         buckets=list(buckets) if buckets is not None else None, sampler=sampler, pruner=pruner,
         min_epochs=min_epochs, cv=cv, storage=storage, study_name=study_name or out.resolve().name, seed=seed,
         budget=None, val_fraction=val_fraction, library=str(library) if isinstance(library, Path) else library,
-        shipped_library=shipped_library, warm_start=warm_start, retrain=retrain, retrain_on_all=retrain_on_all))
+        shipped_library=shipped_library, warm_start=warm_start, retrain=retrain, retrain_on_all=retrain_on_all,
+        unlabeled=_described(unlabeled), ignore_unlabeled_labels=ignore_unlabeled_labels))
+    unlabeled = _unlabeled_source(unlabeled, settings)
     library, warm_start = settings.library, settings.warm_start
     retrain, retrain_on_all = settings.retrain, settings.retrain_on_all
     if budget is not None or not resume:
@@ -170,7 +176,9 @@ def search(
                 _say(live, sizes)
                 base, search_space = _base_and_space(settings)
                 sampler_ = make_sampler(settings.sampler, search_space, settings.seed)
+            pool = unlabeled_pool(unlabeled, splits, settings.ignore_unlabeled_labels)
             base = resolve_flip(splits.recipe, splits.train)
+            base = base.with_values({"semi_supervised": resolve_method(base.data, pool is not None)})
             study = _open_study(settings, out, sampler_, pruner_, resume)
             study.set_user_attr(REFERENCE, Recipe().with_values({name: base.get(name) for name in RESOLVED}).to_dict())
             if resume:  # a new random stream: a resumed or second worker must not redraw the first one's
@@ -197,7 +205,8 @@ def search(
             trainer = Trainer(search_space, base, _data_source(data, val, splits, settings), dev, clock,
                               max_epochs, settings.seed, folds, on_epoch=live.refresh if live else None,
                               cross_fit=cross_fit, rerun_cost=(RerunCost.cross_fitted(len(splits.train), len(splits.val))
-                                                               if cross_fit else RerunCost()))
+                                                               if cross_fit else RerunCost()),
+                              unlabeled=_unlabeled_images(unlabeled, pool, data, val, splits, settings))
             local_seed = fresh_seed(settings.seed, study) if resume else settings.seed
             status = _optimize(study, trainer, clock, live, local_seed if settings.sampler == "tpe" else None, same,
                                retrain=retrain)
@@ -210,7 +219,8 @@ def search(
                 result.run = fit(data, val=val, test=test, recipe=result.recipe, device=device, out=out / "final",
                                  budget=None if left is None else f"{max(1.0, left):.0f}s",
                                  seed=settings.seed, val_fraction=0 if retrain_on_all else settings.val_fraction,
-                                 progress=live is not None)
+                                 progress=live is not None, unlabeled=unlabeled,
+                                 ignore_unlabeled_labels=settings.ignore_unlabeled_labels)
             return result
     finally:
         optuna.logging.set_verbosity(optuna_verbosity)
@@ -219,7 +229,12 @@ def search(
 def _base_and_space(settings: SearchSettings) -> tuple[Recipe, SearchSpace]:
     """The base recipe (with the knobs the space file fixes) and the search space a search's settings give."""
     base = Recipe.from_dict(settings.recipe).with_values(fixed_values(settings.space))
-    return base, build_space(settings.buckets, settings.space, [*settings.fixed, *semi_knobs()])
+    if base.data.semi_supervised == "noisy_student":
+        raise AutorecipeError("semi_supervised: noisy_student is fitted, not searched: a trial of it trains a model "
+                              "a round, which a search's epochs cannot compare with other trials; search with "
+                              "fixmatch, freematch or auto, or fit noisy student with fit --unlabeled")
+    left_out = [] if settings.unlabeled else semi_knobs()  # without unlabeled images they change nothing
+    return base, build_space(settings.buckets, settings.space, [*settings.fixed, *left_out])
 
 
 def _leave_out_slow(settings: SearchSettings, space: SearchSpace, device) -> dict[str, str]:
@@ -420,6 +435,42 @@ def _data_source(data, val, splits: Splits, settings: SearchSettings):
             return pooled(train, held_out), None
         return train, (None if settings.cv else held_out)
     return source
+
+
+def _described(unlabeled) -> str | None:
+    """The unlabeled source for the search's settings: its path, "arrays", or None without one."""
+    if unlabeled is None:
+        return None
+    return str(Path(unlabeled).resolve()) if isinstance(unlabeled, (str, Path)) else "arrays"
+
+
+def _unlabeled_source(unlabeled, settings: SearchSettings):
+    """The unlabeled images a (resumed) search trains with: as given, or the path its settings saved; a search
+    that had them needs them again, and one that had none takes none (its space has no method to choose)."""
+    if unlabeled is None and settings.unlabeled not in (None, "arrays"):
+        return settings.unlabeled
+    if unlabeled is None and settings.unlabeled == "arrays":
+        raise AutorecipeError("this search learnt from unlabeled arrays: pass them again (unlabeled=...) to resume it")
+    if unlabeled is not None and settings.unlabeled is None:
+        raise AutorecipeError("this search was started without unlabeled images: its space has no semi-supervised "
+                              "method to choose; start a new search with --unlabeled")
+    return unlabeled
+
+
+def _unlabeled_images(source, pool, data, val, splits: Splits, settings: SearchSettings):
+    """The unlabeled images at a recipe's image size (None without a source): decoded once a size, less the
+    labelled and validation images."""
+    if pool is None:
+        return None
+    loaded = {splits.recipe.data.image_size: pool.as_data(splits.train.classes)}
+
+    def images(recipe: Recipe) -> ImageData:
+        size = recipe.data.image_size
+        if size not in loaded:
+            other = load_splits(data, val, None, recipe, settings.val_fraction, settings.seed, None, None)
+            loaded[size] = unlabeled_pool(source, other, settings.ignore_unlabeled_labels).as_data(other.train.classes)
+        return loaded[size]
+    return images
 
 
 def _fixed_names(overrides) -> list[str]:

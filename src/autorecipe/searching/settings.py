@@ -36,6 +36,8 @@ class SearchSettings:
     warm_start: bool | str = True  # True, "base" (the base recipe alone) or False
     retrain: bool = True
     retrain_on_all: bool = False
+    unlabeled: str | None = None  # the unlabeled images' path, "arrays", or None (the semi knobs leave the space)
+    ignore_unlabeled_labels: bool = False
 
     def save(self, folder: Path) -> None:
         write_atomic(folder / FILE, json.dumps(asdict(self), indent=1).encode())

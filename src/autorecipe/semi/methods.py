@@ -12,11 +12,12 @@ CONSISTENCY = ("semi_supervised", CONSISTENCY_METHODS)
 
 SEMI_SUPERVISED = knob(
     "semi_supervised", bucket="data", default="auto", baseline="none", valid=Options(("auto", "none") + METHODS),
-    search=Choice(("none",) + METHODS),
+    search=Choice(("none",) + CONSISTENCY_METHODS),
     doc="Learn from unlabeled images too (fit --unlabeled): fixmatch (Sohn et al., 2020: pseudo-labels above a "
         "fixed confidence threshold), freematch (Wang et al., 2023: self-adaptive thresholds), noisy_student "
         "(Xie et al., 2020: a teacher labels them, a noised student learns from both, in rounds) or none. auto: "
-        f"{DEFAULT_METHOD} when unlabeled images are given, else none.",
+        f"{DEFAULT_METHOD} when unlabeled images are given, else none. A search chooses among none, fixmatch and "
+        "freematch (a noisy-student trial trains a model a round, which the search's epochs cannot compare).",
 )
 UNLABELED_RATIO = knob(
     "unlabeled_ratio", bucket="data", default=2, baseline=2, valid=Interval(int, 1, 16), search=IntRange(1, 7),
