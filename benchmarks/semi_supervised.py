@@ -7,9 +7,13 @@ to its end) on all its labelled images (no validation split: the last epoch is k
 rest of the protocol's training part as unlabeled images (files N..4499 of every class, labels dropped; fit
 gets them only to score its pseudo-labels). Scored on the protocol's validation files (4500.. of every class,
 --val-per-class of them). Each finished cell is one line of --results; a rerun skips what is there.
+With `digits` for the folder, the built-in digits (8x8 gray): 500 images held out for scoring, the labelled
+images drawn per seed (the first of every class in a seeded order), the rest unlabeled; every seed (not only
+the fewest labels') runs every label count.
 
     python benchmarks/semi_supervised.py ../shared/data/cifar10 [--minutes 15] [--seeds 3] [--methods fixmatch,freematch,noisy_student]
         [--labels 250,4000] [--results benchmarks/semi_supervised.jsonl] [--report-only]
+    python benchmarks/semi_supervised.py digits --labels 30,50 --seeds 5 --minutes 0.25 --results benchmarks/semi_supervised_digits.jsonl
 
 Headline (last line): at the fewest labels, the best method's mean validation accuracy minus supervised-only's.
 """
@@ -31,7 +35,7 @@ EPOCHS = 100_000  # the most a recipe allows: the clock ends training, not the e
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path, help="the cifar10 folder of the shared data")
+    parser.add_argument("root", type=Path, help="the cifar10 folder of the shared data, or digits (built in)")
     parser.add_argument("--labels", default="250,4000", help="labelled images (10 classes), the first with --seeds")
     parser.add_argument("--seeds", type=int, default=3, help="seeds at the fewest labels (one at the others)")
     parser.add_argument("--methods", default="fixmatch,freematch,noisy_student")
@@ -45,7 +49,8 @@ def main() -> None:
 
     labels = [int(n) for n in args.labels.split(",")]
     arms = ["supervised", *args.methods.split(",")]
-    cells = [(n, seed, arm) for i, n in enumerate(labels) for seed in range(args.seeds if i == 0 else 1)
+    digits = str(args.root) == "digits"
+    cells = [(n, seed, arm) for i, n in enumerate(labels) for seed in range(args.seeds if i == 0 or digits else 1)
              for arm in arms]
     done = _read(args.results)
     if not args.report_only:
@@ -62,14 +67,18 @@ def main() -> None:
 def run_cell(args, n: int, seed: int, arm: str) -> dict:
     """Train one arm and score it on the protocol's validation images."""
     import autorecipe
-    labelled, unlabeled, truth, val = _manifests(args.root, args.work, n // len(CLASSES), args.val_per_class)
+    if str(args.root) == "digits":
+        labelled, unlabeled, truth, val = _digits(n // len(CLASSES), seed)
+    else:
+        labelled, unlabeled, truth, val = _manifests(args.root, args.work, n // len(CLASSES), args.val_per_class)
+        labelled, unlabeled, val = str(labelled), str(unlabeled), str(val)
     semi = arm != "supervised"
     began = time.monotonic()
-    run = autorecipe.fit(str(labelled), val_fraction=0, budget=f"{args.minutes * 60:g}s", epochs=EPOCHS, seed=seed,
+    run = autorecipe.fit(labelled, val_fraction=0, budget=f"{args.minutes * 60:g}s", epochs=EPOCHS, seed=seed,
                          overrides={"semi_supervised": arm if semi else "none"}, device=args.device,
                          progress=False, out=args.work / f"run-{n}-{seed}-{arm}",
-                         unlabeled=str(unlabeled) if semi else None, unlabeled_labels=truth if semi else None)
-    scored = run.evaluate(str(val), device=args.device)
+                         unlabeled=unlabeled if semi else None, unlabeled_labels=truth if semi else None)
+    scored = run.evaluate(val, device=args.device)
     m = run.metrics
     return {"labels": n, "seed": seed, "arm": arm, "val_accuracy": scored["accuracy"], "num_val": scored["count"],
             "epochs_run": m["epochs_run"], "train_seconds": m["train_seconds"],
@@ -90,6 +99,21 @@ def _manifests(root: Path, work: Path, per_class: int, val_per_class: int):
                                             for c in CLASSES for i in range(VAL_FROM, VAL_FROM + val_per_class)))
     truth = [c for c in CLASSES for _ in files[c][per_class:]]
     return labelled, unlabeled, truth, val
+
+
+def _digits(per_class: int, seed: int):
+    """The built-in digits: `per_class` labelled images of every class (seeded), the rest but 500 unlabeled
+    (with their true labels apart), and 500 held out for scoring (the same for every seed)."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    x, y = (digits.images * (255 / 16)).round().astype(np.uint8), digits.target
+    held_out = np.random.default_rng(12345).permutation(len(x))[:500]
+    pool = np.setdiff1d(np.arange(len(x)), held_out)
+    order = np.random.default_rng(seed).permutation(pool)
+    labelled = np.concatenate([order[y[order] == c][:per_class] for c in range(10)])
+    unlabeled = np.setdiff1d(pool, labelled)
+    return (x[labelled], y[labelled]), x[unlabeled], y[unlabeled], (x[held_out], y[held_out])
 
 
 def _read(path: Path) -> dict:

@@ -262,3 +262,35 @@ def test_a_search_refuses_noisy_student_and_a_method_without_unlabeled_images(tm
     with pytest.raises(AutorecipeError, match="needs unlabeled images"):
         autorecipe.search((x[labelled], y[labelled]), overrides={"semi_supervised": "fixmatch"}, budget="2 trials",
                           epochs=1, library=False, out=tmp_path / "b", progress=False)
+
+
+def test_unlabeled_images_larger_than_the_device_stream_from_the_cache(tmp_path, monkeypatch):
+    from autorecipe.data import loader
+    streamed = []  # the size of every set a loader had to stream
+    monkeypatch.setattr(loader, "fits_on_device", lambda data, device: streamed.append(len(data)) and False)
+    x, y, labelled, rest = _digits(5)
+    folder = tmp_path / "unlabeled"
+    folder.mkdir()
+    from PIL import Image
+    for i in rest[100:260]:
+        Image.fromarray(x[i]).save(folder / f"{i}.png")
+    run = autorecipe.fit((x[labelled], y[labelled]), val=(x[rest[:100]], y[rest[:100]]), epochs=2, progress=False,
+                         overrides={"semi_supervised": "fixmatch"}, unlabeled=str(folder), out=tmp_path / "run")
+    assert 160 in streamed and run.metrics["num_unlabeled"] == 160 and "mask_rate" in run.metrics
+
+
+def test_a_student_set_larger_than_memory_is_written_to_disk_and_removed(tmp_path, monkeypatch):
+    from autorecipe.data.cache import cache_root
+    from autorecipe.semi import noisy_student
+    monkeypatch.setattr(noisy_student, "MEMORY_SHARE", 0.0)  # nothing fits: every joined set goes to disk
+    mapped = []
+    train = noisy_student.train
+    monkeypatch.setattr(noisy_student, "train", lambda recipe, data, *args, **kwargs: mapped.append(
+        isinstance(data.x, np.memmap)) or train(recipe, data, *args, **kwargs))
+    x, y, labelled, rest = _digits(5)
+    run = autorecipe.fit((x[labelled], y[labelled]), val=(x[rest[:100]], y[rest[:100]]), epochs=3, progress=False,
+                         overrides={"semi_supervised": "noisy_student", "teacher_threshold": 0.1},
+                         unlabeled=x[rest[100:300]], out=tmp_path / "run")
+    assert mapped == [False, True]  # the teacher's labelled images in memory, the student's joined set mapped
+    assert run.metrics["rounds"][0]["trained_on"] > 50
+    assert not list(cache_root().glob("student-*"))

@@ -6,12 +6,16 @@ student teaches the next round. The rounds share the time budget.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..data.cache import cache_root
 from ..data.dataset import ImageData
 from ..data.loader import BatchLoader
 from ..knobs import IntRange, Interval, Uniform, knob
@@ -38,6 +42,8 @@ STUDENT_WIDTH = knob(
     doc="Noisy student: each student's width as a multiple of its teacher's (an equal or larger student).",
 )
 STUDENT_NOISE = {"dropout": 0.3, "drop_path": 0.1}  # the least a student gets; RandAugment when no policy is on
+MEMORY_SHARE = 0.4  # a student's joined images larger than this share of free memory are written to disk
+CHUNK = 4096  # images copied at a time into a joined set on disk
 
 
 def train_noisy_student(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, unlabeled: ImageData,
@@ -62,15 +68,17 @@ def train_noisy_student(recipe: Recipe, train_data: ImageData, val_data: ImageDa
         # Pseudo-label, balance the classes, and train a noised, wider student on both
         chosen, labels, kept = pseudo_labels(result, teacher, unlabeled, device, seed + number)
         student = student_recipe(teacher)
-        combined = _joined(train_data, unlabeled, chosen, labels)
-        row = {"round": number, "kept": kept, "mask_rate": kept / len(unlabeled), "trained_on": len(combined)}
-        known = unlabeled.y[chosen] >= 0
-        if known.any():
-            row["pseudo_label_accuracy"] = float((unlabeled.y[chosen][known] == labels[known]).mean())
-        log.info("noisy student round %d: %s", number, row)
-        summary.append(row)
-        result = train(student, combined, val_data, device=device, seed=seed + number,
-                       time_budget=share(rounds - number + 1), **train_kwargs)
+        with tempfile.TemporaryDirectory(prefix="student-", dir=_scratch()) as scratch:
+            combined = _joined(train_data, unlabeled, chosen, labels, Path(scratch))
+            row = {"round": number, "kept": kept, "mask_rate": kept / len(unlabeled), "trained_on": len(combined)}
+            known = unlabeled.y[chosen] >= 0
+            if known.any():
+                row["pseudo_label_accuracy"] = float((unlabeled.y[chosen][known] == labels[known]).mean())
+            log.info("noisy student round %d: %s", number, row)
+            summary.append(row)
+            result = train(student, combined, val_data, device=device, seed=seed + number,
+                           time_budget=share(rounds - number + 1), **train_kwargs)
+            del combined  # its memory map closes before the folder goes
         teacher = student
     return result, teacher, summary
 
@@ -110,8 +118,27 @@ def student_recipe(teacher: Recipe) -> Recipe:
     return teacher.with_values(values)
 
 
-def _joined(labelled: ImageData, unlabeled: ImageData, chosen: np.ndarray, labels: np.ndarray) -> ImageData:
-    """The labelled images and the chosen unlabeled ones with their pseudo-labels, as one in-memory set."""
-    x = np.concatenate([labelled.images(), np.ascontiguousarray(unlabeled.x[unlabeled.rows[chosen]])])
+def _joined(labelled: ImageData, unlabeled: ImageData, chosen: np.ndarray, labels: np.ndarray,
+            scratch: Path) -> ImageData:
+    """The labelled images and the chosen unlabeled ones with their pseudo-labels as one set: in memory, or
+    when larger than MEMORY_SHARE of the free memory, a memory map in `scratch` (the loader streams it)."""
+    shape = (len(labelled) + len(chosen),) + labelled.x.shape[1:]
+    if np.prod(shape) < MEMORY_SHARE * os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"):
+        x = np.concatenate([labelled.images(), np.ascontiguousarray(unlabeled.x[unlabeled.rows[chosen]])])
+    else:
+        log.info("noisy student: %d joined images written to %s (larger than memory allows)", shape[0], scratch)
+        x = np.lib.format.open_memmap(scratch / "x.npy", mode="w+", dtype=np.uint8, shape=shape)
+        x[:len(labelled)] = labelled.images()
+        rows = unlabeled.rows[chosen]
+        for start in range(0, len(rows), CHUNK):
+            x[len(labelled) + start:len(labelled) + start + CHUNK] = unlabeled.x[rows[start:start + CHUNK]]
+        x.flush()
     y = np.concatenate([labelled.y, labels.astype(np.int64)])
     return replace(labelled, x=x, rows=np.arange(len(x)), y=y, description=f"{labelled.description} + pseudo-labels")
+
+
+def _scratch() -> Path:
+    """Where a joined set too large for memory goes: beside the decoded images' cache."""
+    folder = cache_root()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
