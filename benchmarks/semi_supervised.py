@@ -38,7 +38,8 @@ def main() -> None:
     parser.add_argument("root", type=Path, help="the cifar10 folder of the shared data, or digits (built in)")
     parser.add_argument("--labels", default="250,4000", help="labelled images (10 classes), the first with --seeds")
     parser.add_argument("--seeds", type=int, default=3, help="seeds at the fewest labels (one at the others)")
-    parser.add_argument("--methods", default="fixmatch,freematch,noisy_student")
+    parser.add_argument("--methods", default="fixmatch,freematch,noisy_student",
+                        help="arms beside supervised-only: methods, or a method with knobs (fixmatch:unlabeled_ratio=3)")
     parser.add_argument("--minutes", type=float, default=15.0, help="wall-clock of every arm")
     parser.add_argument("--val-per-class", type=int, default=500)
     parser.add_argument("--results", type=Path, default=Path("benchmarks/semi_supervised.jsonl"))
@@ -74,8 +75,10 @@ def run_cell(args, n: int, seed: int, arm: str) -> dict:
         labelled, unlabeled, val = str(labelled), str(unlabeled), str(val)
     semi = arm != "supervised"
     began = time.monotonic()
+    method, *settings = arm.split(":")  # an arm is a method, or a method with knobs: fixmatch:unlabeled_ratio=3
+    overrides = [f"semi_supervised={method if semi else 'none'}", *settings]
     run = autorecipe.fit(labelled, val_fraction=0, budget=f"{args.minutes * 60:g}s", epochs=EPOCHS, seed=seed,
-                         overrides={"semi_supervised": arm if semi else "none"}, device=args.device,
+                         overrides=overrides, device=args.device,
                          progress=False, out=args.work / f"run-{n}-{seed}-{arm}",
                          unlabeled=unlabeled if semi else None, unlabeled_labels=truth if semi else None)
     scored = run.evaluate(val, device=args.device)

@@ -57,7 +57,7 @@ from .warm_start import plan, queue_next, strong_recipes, what_trains
 
 log = logging.getLogger("autorecipe")
 
-RESOLVED = ("image_size", "channels", "hflip", "semi_supervised")  # knobs the data resolves; kept in the study's REFERENCE
+RESOLVED = ("image_size", "channels", "hflip", "semi_supervised")  # resolved by the data; in the study's REFERENCE
 POLL_SECONDS = 2.0  # how often a worker looks whether another one has finished its confirmation rerun
 WAIT_TRIALS = 3  # ... and for how long at most: this many reruns' time, and the storage's grace period
 
