@@ -80,5 +80,9 @@ def fits_on_device(data: ImageData, device: torch.device) -> bool:
         return nbytes < DEVICE_SHARE * free
     if device.type == "mps":
         return nbytes < DEVICE_SHARE * torch.mps.recommended_max_memory()
-    available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return nbytes < DEVICE_SHARE * available
+    return nbytes < DEVICE_SHARE * free_memory()
+
+
+def free_memory() -> int:
+    """Bytes of host memory free now."""
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

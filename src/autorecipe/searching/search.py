@@ -202,11 +202,12 @@ def search(
                                + " (--no-library leaves them out and makes the search repeatable)")
             clock = BudgetClock(budget, study)
             cross_fit = val is None and not folds  # the search split its validation images: reruns use them all
-            trainer = Trainer(search_space, base, _data_source(data, val, splits, settings), dev, clock,
+            splits_at = _splits_by_size(data, val, splits, settings)
+            trainer = Trainer(search_space, base, _data_source(splits_at, val, settings), dev, clock,
                               max_epochs, settings.seed, folds, on_epoch=live.refresh if live else None,
                               cross_fit=cross_fit, rerun_cost=(RerunCost.cross_fitted(len(splits.train), len(splits.val))
                                                                if cross_fit else RerunCost()),
-                              unlabeled=_unlabeled_images(unlabeled, pool, data, val, splits, settings))
+                              unlabeled=_unlabeled_images(unlabeled, pool, splits, splits_at, settings))
             local_seed = fresh_seed(settings.seed, study) if resume else settings.seed
             status = _optimize(study, trainer, clock, live, local_seed if settings.sampler == "tpe" else None, same,
                                retrain=retrain)
@@ -421,16 +422,23 @@ def _open_study(settings: SearchSettings, out: Path, sampler, pruner, resume: bo
     return study
 
 
-def _data_source(data, val, splits: Splits, settings: SearchSettings):
-    """The (train, val) data for a recipe: loaded once per image size; pooled for cross-validation."""
-    loaded = {splits.recipe.data.image_size: (splits.train, splits.val)}
+def _splits_by_size(data, val, splits: Splits, settings: SearchSettings) -> Callable[[Recipe], Splits]:
+    """The splits at a recipe's image size: loaded once a size."""
+    loaded = {splits.recipe.data.image_size: splits}
 
-    def source(recipe: Recipe) -> tuple[ImageData, ImageData | None]:
+    def splits_at(recipe: Recipe) -> Splits:
         size = recipe.data.image_size
         if size not in loaded:
-            other = load_splits(data, val, None, recipe, settings.val_fraction, settings.seed, None, None)
-            loaded[size] = (other.train, other.val)
-        train, held_out = loaded[size]
+            loaded[size] = load_splits(data, val, None, recipe, settings.val_fraction, settings.seed, None, None)
+        return loaded[size]
+    return splits_at
+
+
+def _data_source(splits_at: Callable[[Recipe], Splits], val, settings: SearchSettings):
+    """The (train, val) data for a recipe at its image size; pooled for cross-validation."""
+    def source(recipe: Recipe) -> tuple[ImageData, ImageData | None]:
+        splits = splits_at(recipe)
+        train, held_out = splits.train, splits.val
         if settings.cv and val is None:  # cross-validate over all labelled images
             return pooled(train, held_out), None
         return train, (None if settings.cv else held_out)
@@ -457,18 +465,20 @@ def _unlabeled_source(unlabeled, settings: SearchSettings):
     return unlabeled
 
 
-def _unlabeled_images(source, pool, data, val, splits: Splits, settings: SearchSettings):
+def _unlabeled_images(source, pool, splits: Splits, splits_at: Callable[[Recipe], Splits],
+                      settings: SearchSettings):
     """The unlabeled images at a recipe's image size (None without a source): decoded once a size, less the
     labelled and validation images."""
     if pool is None:
         return None
-    loaded = {splits.recipe.data.image_size: pool.as_data(splits.train.classes)}
+    loaded = {splits.train.image_size: pool.as_data(splits.train.classes)}
 
     def images(recipe: Recipe) -> ImageData:
-        size = recipe.data.image_size
+        at_size = splits_at(recipe)
+        size = at_size.train.image_size
         if size not in loaded:
-            other = load_splits(data, val, None, recipe, settings.val_fraction, settings.seed, None, None)
-            loaded[size] = unlabeled_pool(source, other, settings.ignore_unlabeled_labels).as_data(other.train.classes)
+            loaded[size] = unlabeled_pool(source, at_size, settings.ignore_unlabeled_labels).as_data(
+                at_size.train.classes)
         return loaded[size]
     return images
 

@@ -6,7 +6,6 @@ student teaches the next round. The rounds share the time budget.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 from dataclasses import replace
@@ -17,7 +16,7 @@ import torch
 
 from ..data.cache import cache_root
 from ..data.dataset import ImageData
-from ..data.loader import BatchLoader
+from ..data.loader import BatchLoader, free_memory
 from ..knobs import IntRange, Interval, Uniform, knob
 from ..recipe import Recipe
 from ..training.loop import TrainResult, train
@@ -123,7 +122,7 @@ def _joined(labelled: ImageData, unlabeled: ImageData, chosen: np.ndarray, label
     """The labelled images and the chosen unlabeled ones with their pseudo-labels as one set: in memory, or
     when larger than MEMORY_SHARE of the free memory, a memory map in `scratch` (the loader streams it)."""
     shape = (len(labelled) + len(chosen),) + labelled.x.shape[1:]
-    if np.prod(shape) < MEMORY_SHARE * os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"):
+    if np.prod(shape) < MEMORY_SHARE * free_memory():
         x = np.concatenate([labelled.images(), np.ascontiguousarray(unlabeled.x[unlabeled.rows[chosen]])])
     else:
         log.info("noisy student: %d joined images written to %s (larger than memory allows)", shape[0], scratch)
