@@ -183,8 +183,9 @@ def test_noisy_student_rounds_share_the_time_budget(monkeypatch):
 
     def fake_train(recipe, data, val, *, device, seed, time_budget, **kwargs):
         trained.append((recipe.architecture.width, len(data), time_budget))
-        clock[0] += next(spends)
-        return TrainResult(model=None, best_epoch=1)
+        seconds = next(spends)
+        clock[0] += seconds
+        return TrainResult(model=None, best_epoch=1, seconds=seconds)
 
     monkeypatch.setattr(noisy_student, "train", fake_train)
     monkeypatch.setattr(noisy_student, "time", Clock)

@@ -58,7 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     fit = commands.add_parser("fit", help="train a classifier on a folder, CSV, .npz or 'digits'")
-    fit.add_argument("data", help="image folder (one subfolder per class), .csv manifest, .npz, or 'digits'")
+    fit.add_argument("data", nargs="?",
+                     help="image folder (one subfolder per class), .csv manifest, .npz, or 'digits' (with --resume: "
+                          "the run's)")
+    fit.add_argument("--resume", metavar="DIR",
+                     help="continue the killed or interrupted fit in DIR from its last checkpoint, with the "
+                          "arguments it started with (any given again must be the same)")
     fit.add_argument("--val", help="validation data (any source); default: a stratified split of DATA")
     fit.add_argument("--test", help="test data (any source), evaluated once with the best model")
     fit.add_argument("--unlabeled", metavar="SOURCE",
@@ -179,7 +184,7 @@ def _fit(args) -> int:
               epochs=args.epochs, budget=args.budget, time_budget=args.time_budget, device=args.device, out=args.out,
               seed=args.seed, val_fraction=args.val_fraction, auto_lr=args.auto_lr, auto_batch=args.auto_batch,
               progress=False if args.quiet else RichProgress(err), on_data=show, unlabeled=args.unlabeled,
-              ignore_unlabeled_labels=args.unlabeled_ignore_labels)
+              ignore_unlabeled_labels=args.unlabeled_ignore_labels, resume=args.resume)
     m = run.metrics
     table = Table(title="autorecipe fit", show_header=False)
     rows = [("status", m["status"]), ("best epoch", f"{m['best_epoch']} of {m['epochs_run']}"),
@@ -199,6 +204,9 @@ def _fit(args) -> int:
         table.add_row(key, str(value))
     out.print(table)
     out.print(f"saved to {run.path}", soft_wrap=True, highlight=False)
+    if m["status"] == "interrupted":
+        out.print(f"continue it with: autorecipe fit --resume {escape(str(run.path))}", soft_wrap=True,
+                  highlight=False)
     return 130 if m["status"] == "interrupted" else 0
 
 

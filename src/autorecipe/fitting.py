@@ -21,12 +21,14 @@ from .durations import parse_duration
 from .errors import AutorecipeError, AutorecipeWarning
 from .output_folder import OutputFolder, default_folder
 from .recipe import Recipe
+from .resuming import CHECKPOINT, FitRecord, identity, plain
 from .run import Run
 from .semi.methods import resolve_method
 from .semi.train import train_with_unlabeled
 from .statistics import accuracy_halfwidth, wilson_interval
 from .training.batch_finder import find_batch_size
 from .training.callbacks import Callback, Callbacks
+from .training.checkpoint import Checkpoint
 from .training.display import RichProgress
 from .training.loop import TrainResult, train
 from .training.lr_finder import find_lr
@@ -38,7 +40,7 @@ FEW_VALIDATION_IMAGES = 100  # below this, a validation accuracy is uncertain by
 
 
 def fit(
-    data,
+    data=None,
     *,
     val=None,
     test=None,
@@ -60,6 +62,7 @@ def fit(
     unlabeled=None,
     ignore_unlabeled_labels: bool = False,
     unlabeled_labels=None,
+    resume: str | Path | None = None,
 ) -> Run:
     """Train a classifier on `data` with the default (or given) recipe and save it to `out`.
 
@@ -81,6 +84,9 @@ def fit(
     default method); those that are also labelled, validation or test images are left out. A
     source with labels is an error unless `ignore_unlabeled_labels`; `unlabeled_labels` (their
     true labels, for benchmarks) scores the pseudo-labels.
+    `resume` (a run folder) continues a killed or interrupted fit from its last checkpoint, with the
+    arguments it was started with (fit.json): those left out are taken from there, a changed one
+    is an error, and arrays must be passed again. Training time already spent counts.
     Returns the trained Run; its files are in `run.path`. A fit that fails with a user error
     leaves no new folder behind.
     """
@@ -89,17 +95,45 @@ def fit(
     if limits.trials is not None:
         raise AutorecipeError(f"budget {budget!r}: a fit has no trials; give a time ('10m') or epochs ('30 epochs')")
     recipe, network = _model(Recipe.coerce(recipe, overrides, limits.epochs or epochs), model)
+    arguments = {"data": identity(data), "val": identity(val), "test": identity(test), "recipe": recipe.to_dict(),
+                 "time_budget": limits.seconds, "seed": seed, "val_fraction": val_fraction, "auto_lr": auto_lr,
+                 "auto_batch": auto_batch, "unlabeled": identity(unlabeled),
+                 "ignore_unlabeled_labels": ignore_unlabeled_labels, "unlabeled_labels": identity(unlabeled_labels)}
+    record = None
+    if resume is not None:  # the arguments the fit started with
+        if out is not None and Path(out).resolve() != Path(resume).resolve():
+            raise AutorecipeError(f"resume {str(resume)!r} and out {str(out)!r} differ: a fit resumes in its own folder")
+        record = FitRecord.read(Path(resume))
+        saved = record.merged(arguments, _default_arguments())
+        data, val, test, unlabeled, unlabeled_labels = (
+            given if given is not None else saved[name] for name, given in
+            (("data", data), ("val", val), ("test", test), ("unlabeled", unlabeled),
+             ("unlabeled_labels", unlabeled_labels)))
+        recipe, seed, val_fraction = Recipe.from_dict(saved["recipe"]), saved["seed"], saved["val_fraction"]
+        limits, ignore_unlabeled_labels = Budget(seconds=saved["time_budget"]), saved["ignore_unlabeled_labels"]
+        if recipe.architecture.model == OBJECT and network is None:
+            raise AutorecipeError(f"resume {str(resume)!r}: the run trained a model object, which a run folder does "
+                                  f"not keep; pass the same model= again")
+        out = Path(resume)
+    if data is None:
+        raise AutorecipeError("fit needs data (a folder, CSV, .npz, 'digits' or arrays), or resume=RUN_FOLDER")
     if val_fraction != 0:
         check_fraction(val_fraction)
     time_budget = limits.seconds
     dev = choose_device(device)
     out = Path(out) if out is not None else default_folder("fit")
+    checkpoint = Checkpoint(out / CHECKPOINT)
     # A user error, or any failure before run.log is written, leaves no new folder behind.
-    with OutputFolder(out, "run.log", remove_on_user_error=True) as folder:
-        log.info("autorecipe %s fit %s on %s, seed %d", __version__, _describe(data), dev, seed)
+    with OutputFolder(out, "run.log", append=record is not None, remove_on_user_error=record is None) as folder:
+        log.info("autorecipe %s fit %s on %s, seed %d%s", __version__, _describe(data), dev, seed,
+                 ", resumed" if resume is not None else "")
         events = Callbacks([RichProgress() if progress is True else progress or None, *callbacks])
         splits = load_splits(data, val, test, recipe, val_fraction, seed, on_data, events.on_decode)
         folder.open_log()
+        if record is None:  # a new fit: never another run's checkpoints; the status marker says running
+            checkpoint.remove()
+            record = FitRecord(out, arguments)
+            record.write()
         train_data, val_data = splits.train, splits.val
         warn_if_coarse(val_data)
         recipe = resolve_flip(resolve_lr(splits.recipe), train_data)
@@ -107,26 +141,26 @@ def fit(
         method = resolve_method(recipe.data, pool is not None)
         if pool is not None:
             recipe = recipe.with_values({"semi_supervised": method})
-        if auto_batch:
-            recipe = find_batch_size(recipe, train_data, dev, seed, network)
-        (out / "lr_finder.csv").unlink(missing_ok=True)  # never a stale curve from an earlier run
-        if auto_lr:
-            recipe, curve = find_lr(recipe, train_data, dev, seed, network=network)
-            curve.save(out / "lr_finder.csv")
+        if record.recipe is not None:  # resumed: the recipe as it was trained (the finders ran before)
+            recipe = Recipe.from_dict(record.recipe)
+        else:
+            recipe = _run_finders(recipe, train_data, dev, seed, network, out, auto_batch, auto_lr)
+            record.recipe = plain(recipe.to_dict())
+            record.write()
         log.info("recipe:\n%s", recipe.to_yaml())
         rounds = []
         if pool is not None and method != "none":
             images = pool.as_data(train_data.classes, unlabeled_labels)
             trained = train_with_unlabeled(recipe, train_data, val_data, images, device=dev, seed=seed,
                                            time_budget=time_budget, callbacks=[events], network=network,
-                                           keep=_kept_epoch(val_data))
+                                           keep=_kept_epoch(val_data), checkpoint=checkpoint)
             result, recipe, rounds = trained.result, trained.recipe, trained.rounds
         else:
             result = train(recipe, train_data, val_data, device=dev, seed=seed, time_budget=time_budget,
-                           callbacks=[events], network=network)
+                           callbacks=[events], network=network, checkpoint=checkpoint)
         recipe = recipe.with_values({"batch_size": result.batch_size})
         metrics = {**_metrics(result, splits, dev, seed), **_unlabeled_metrics(pool, result, rounds)}
-        run = Run(result.model, recipe, train_data.classes, result.history, metrics)
+        run = Run(result.model, recipe, train_data.classes, result.history, metrics, val_correct=result.val_correct)
         if splits.test is not None and result.best_epoch:
             test_metrics = run.evaluate(splits.test, device=str(dev))
             metrics.update(test_accuracy=test_metrics["accuracy"], test_loss=test_metrics["loss"],
@@ -135,7 +169,32 @@ def fit(
             log.warning("training %s before the first epoch ended; no model saved", result.status)
         run.save(out, with_model=result.best_epoch is not None)
         log.info("metrics %s", metrics)
+        record.status = result.status
+        record.write()
+        if result.status == "interrupted":
+            log.info("interrupted: `autorecipe fit --resume %s` continues from the last checkpoint", out)
+        else:
+            checkpoint.remove()
         return run
+
+
+def _run_finders(recipe: Recipe, train_data: ImageData, dev: torch.device, seed: int, network, out: Path,
+                 auto_batch: bool, auto_lr: bool) -> Recipe:
+    """The recipe with the batch size and the lr the finders chose, when asked (the lr curve saved)."""
+    if auto_batch:
+        recipe = find_batch_size(recipe, train_data, dev, seed, network)
+    (out / "lr_finder.csv").unlink(missing_ok=True)  # never a stale curve from an earlier run
+    if auto_lr:
+        recipe, curve = find_lr(recipe, train_data, dev, seed, network=network)
+        curve.save(out / "lr_finder.csv")
+    return recipe
+
+
+def _default_arguments() -> dict:
+    """fit's arguments, as recorded, when none is given."""
+    return {"data": None, "val": None, "test": None, "recipe": Recipe.coerce(None).to_dict(), "time_budget": None,
+            "seed": 0, "val_fraction": 0.1, "auto_lr": False, "auto_batch": False, "unlabeled": None,
+            "ignore_unlabeled_labels": False, "unlabeled_labels": None}
 
 
 def unlabeled_pool(source, splits: Splits, ignore_labels: bool) -> UnlabeledData | None:

@@ -41,6 +41,7 @@ class Run:
     history: list[dict] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     path: Path | None = None
+    val_correct: np.ndarray | None = field(default=None, repr=False)  # per validation image, right or not (fit's)
 
     def __repr__(self) -> str:
         accuracy = self.metrics.get("val_accuracy")

@@ -40,3 +40,12 @@ class Lookahead:
         for fast, slow in zip(self.fast, self.slow):
             slow.lerp_(fast, self.alpha)
             fast.copy_(slow)
+
+    def state_dict(self) -> dict:
+        return {"count": self.count, "slow": self.slow}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict) -> None:
+        self.count = state["count"]
+        for slow, saved in zip(self.slow, state["slow"]):
+            slow.copy_(saved)

@@ -47,6 +47,13 @@ class Ema:
             a.copy_(b)
         self.updates += 1
 
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])  # copies in place: the averaged pairs stay valid
+        self.updates = state["updates"]
+
 
 def build_ema(section, model: nn.Module) -> Ema | None:
     """The recipe's weight average of `model`, or None when off."""

@@ -56,6 +56,15 @@ class PseudoLabels:
         confidence, labels = probs.max(1)
         return labels, (confidence >= self.thresholds(probs, confidence)[labels]).float()
 
+    def state_dict(self) -> dict:
+        return {"predicted_shares": self.predicted_shares, "global_confidence": self.global_confidence,
+                "class_confidence": self.class_confidence}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict) -> None:
+        for name, value in state.items():
+            getattr(self, name).copy_(value)
+
     def thresholds(self, probs: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
         """Each class's threshold: FixMatch's fixed one, or FreeMatch's, updated with this batch."""
         if self.method == "fixmatch":

@@ -1,6 +1,7 @@
 """Noisy student (Xie et al., 2020): a teacher trains on the labels, labels the unlabeled images it is confident
 about, and a noised student (RandAugment, dropout, stochastic depth; as wide or wider) trains on both; the
-student teaches the next round. The rounds share the time budget.
+student teaches the next round. The rounds share the time budget. With a checkpoint, every model trained
+writes its own (the teacher's and each round's stage), so a killed fit resumes within the round it was in.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..data.dataset import ImageData
 from ..data.loader import BatchLoader, free_memory
 from ..knobs import IntRange, Interval, Uniform, knob
 from ..recipe import Recipe
+from ..training.checkpoint import Checkpoint
 from ..training.loop import TrainResult, train
 from ..training.scoring import predict_logits
 
@@ -47,24 +49,30 @@ CHUNK = 4096  # images copied at a time into a joined set on disk
 
 def train_noisy_student(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, unlabeled: ImageData,
                         *, device: torch.device, seed: int = 0, time_budget: float | None = None,
+                        checkpoint: Checkpoint | None = None,
                         **train_kwargs) -> tuple[TrainResult, Recipe, list[dict]]:
     """The last student's training result and recipe, and per round how many pseudo-labels were kept (and,
     where `unlabeled` holds true labels, how many of them were right)."""
-    start = time.perf_counter()
     rounds = recipe.data.student_rounds
+    spent = 0.0  # the training time of the models trained so far (resumed ones' included) and the labelling
 
     def share(models_left: int) -> float | None:  # the time left, split among the models still to train
-        return None if time_budget is None else max(0.0, time_budget - (time.perf_counter() - start)) / models_left
+        return None if time_budget is None else max(0.0, time_budget - spent) / models_left
+
+    def stage(name: str) -> Checkpoint | None:
+        return checkpoint.stage(name) if checkpoint is not None else None
 
     # The teacher: the recipe on the labelled images alone
     log.info("noisy student: teacher on %d labelled images", len(train_data))
     result = train(recipe, train_data, val_data, device=device, seed=seed, time_budget=share(rounds + 1),
-                   **train_kwargs)
+                   checkpoint=stage("teacher"), **train_kwargs)
+    spent += result.seconds
     teacher, summary = recipe, []
     for number in range(1, rounds + 1):
         if result.best_epoch is None or result.status in ("interrupted", "diverged", "stopped"):
             break
         # Pseudo-label, balance the classes, and train a noised, wider student on both
+        began = time.perf_counter()
         chosen, labels, kept = pseudo_labels(result, teacher, unlabeled, device, seed + number)
         student = student_recipe(teacher)
         with tempfile.TemporaryDirectory(prefix="student-", dir=_scratch()) as scratch:
@@ -75,8 +83,11 @@ def train_noisy_student(recipe: Recipe, train_data: ImageData, val_data: ImageDa
                 row["pseudo_label_accuracy"] = float((unlabeled.y[chosen][known] == labels[known]).mean())
             log.info("noisy student round %d: %s", number, row)
             summary.append(row)
+            spent += time.perf_counter() - began
             result = train(student, combined, val_data, device=device, seed=seed + number,
-                           time_budget=share(rounds - number + 1), **train_kwargs)
+                           time_budget=share(rounds - number + 1), checkpoint=stage(f"round{number}"),
+                           **train_kwargs)
+            spent += result.seconds
             del combined  # its memory map closes before the folder goes
         teacher = student
     return result, teacher, summary

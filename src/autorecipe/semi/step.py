@@ -49,6 +49,14 @@ class SemiStep:
         ramp = min(1.0, progress / self.warmup) if self.warmup else 1.0
         return self.weight * ramp * consistency_loss(strong_logits, labels, mask)
 
+    def state_dict(self) -> dict:
+        """The running statistics a checkpoint keeps (thresholds, alignment, this epoch's counts)."""
+        return {"pseudo": self.pseudo.state_dict(), "sums": self.sums}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pseudo.load_state_dict(state["pseudo"])
+        self.sums = state["sums"].to(self.pseudo.target.device) if state["sums"] is not None else None
+
     def epoch_metrics(self) -> dict:
         """The mask rate (share of unlabeled images whose pseudo-label was kept) since the last call, and the
         kept pseudo-labels' accuracy where true labels were given."""

@@ -26,3 +26,9 @@ class UnlabeledObjective(Protocol):
 
     def epoch_metrics(self) -> dict:
         """What to record with the epoch (e.g. the mask rate), since the last call."""
+
+    def state_dict(self) -> dict:
+        """Its running state (tensors, numbers), for a checkpoint."""
+
+    def load_state_dict(self, state: dict) -> None:
+        """Put back what `state_dict` gave."""

@@ -19,7 +19,8 @@ class Callback:
 
     def on_start(self, epochs: int, steps_per_epoch: int, summary: dict) -> None:
         """Training begins; `summary` says what trains: model, parameters, device, precision, images,
-        validation images, batch, lr (the knob's value, for a batch of 512) and peak_lr (at this batch)."""
+        validation images, batch, lr (the knob's value, for a batch of 512), peak_lr (at this batch) and
+        steps_done (more than 0 when resumed from a checkpoint)."""
 
     def on_step(self) -> str | None:
         """A batch was trained on; return a reason to stop training at this step, or None."""

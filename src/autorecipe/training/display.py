@@ -38,7 +38,8 @@ class RichProgress(Callback):
         self.console.print(describe_training(summary), highlight=False, soft_wrap=True)
         self.epochs = epochs
         self.progress.start()
-        self.task = self.progress.add_task("", total=epochs * steps_per_epoch)
+        self.task = self.progress.add_task("", total=epochs * steps_per_epoch,
+                                           completed=summary.get("steps_done", 0))  # resumed: from there
 
     def on_step(self) -> None:
         self.progress.advance(self.task)

@@ -19,6 +19,7 @@ from ..recipe import Recipe
 from ..regularization.early_stopping import EarlyStopping
 from .auxiliary import UnlabeledObjective
 from .callbacks import Callback, Callbacks
+from .checkpoint import Checkpoint, generator_states, restore_generators
 from .classifier import Classifier
 from .scoring import predict_logits, score
 from .setup import build_setup
@@ -48,35 +49,47 @@ class TrainResult:
 def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, device: torch.device,
           seed: int = 0, time_budget: float | None = None, callbacks: Iterable[Callback] = (),
           network=None, unlabeled: ImageData | None = None,
-          objective: UnlabeledObjective | None = None, keep: str = "best") -> TrainResult:
+          objective: UnlabeledObjective | None = None, keep: str = "best",
+          checkpoint: Checkpoint | None = None) -> TrainResult:
     """Train the recipe's classifier on `train_data`, keeping the best weights on `val_data`
     (the weight average's, when EMA is on). `network` (an nn.Module or a factory) replaces
     the recipe's model; `callbacks` receive every step and epoch and may stop training.
     With `unlabeled` images (labelled with the true labels where known, else -1) and an
     `objective` (training.auxiliary), every step also learns from a batch of them; an epoch is
     one pass over the labelled images. `keep="last"` keeps the last epoch's weights instead of
-    the best on validation (when the validation images are too few to choose by).
+    the best on validation (when the validation images are too few to choose by). With a
+    `checkpoint`, training writes its state there (training.checkpoint) and, when one was written
+    before, goes on from it; a training that had ended returns its result without training.
     """
     semi = unlabeled is not None and objective is not None
     setup = build_setup(recipe, train_data, device, seed, network, objective=objective if semi else None)
     opt, reg, model = setup.recipe.optimization, setup.recipe.regularization, setup.model
     events = Callbacks(callbacks)
     batches = BatchLoader(train_data, device, setup.batch_size, shuffle=True, drop_last=True, seed=seed)
-    unlabeled_batches = _endless(BatchLoader(unlabeled, device, objective.ratio * setup.batch_size,
-                                             shuffle=True, drop_last=True, seed=seed + 1)) if semi else None
+    unlabeled_loader = BatchLoader(unlabeled, device, objective.ratio * setup.batch_size, shuffle=True,
+                                   drop_last=True, seed=seed + 1) if semi else None
+    unlabeled_batches = _endless(unlabeled_loader) if semi else None
+    generators = [loader.generator for loader in (batches, unlabeled_loader) if loader is not None]
     val_batches = BatchLoader(val_data, device, max(2 * setup.batch_size, 256), shuffle=False) if val_data else None
     stopper = EarlyStopping(reg)
     result = TrainResult(model, precision=setup.precision, batch_size=setup.batch_size, lr=opt.lr,
                          peak_lr=setup.peak_lr)
-    total_steps, step, start = opt.epochs * len(batches), 0, time.perf_counter()
+    total_steps, step, start, first = opt.epochs * len(batches), 0, time.perf_counter(), 1
     best_state, best_key = None, None
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None and saved["finished"]:  # this training ended before: its result as it was
+        return _finished_result(saved, result)
+    if saved is not None:  # go on after the checkpoint's epoch, its time counted
+        step, elapsed, best_state, best_key = _resume(saved, setup, generators, stopper, result)
+        first, start = len(result.history) + 1, start - elapsed
+        log.info("resuming from %s after epoch %d (%.1f s trained)", checkpoint.path, first - 1, elapsed)
     events.on_start(opt.epochs, len(batches), {
         "model": setup.recipe.architecture.model, "parameters": sum(p.numel() for p in model.parameters()),
         "device": str(device), "precision": setup.precision, "images": len(train_data),
         "val_images": len(val_data) if val_data else 0, "batch": setup.batch_size, "lr": opt.lr,
-        "peak_lr": setup.peak_lr, **({"unlabeled_images": len(unlabeled)} if semi else {})})
+        "peak_lr": setup.peak_lr, "steps_done": step, **({"unlabeled_images": len(unlabeled)} if semi else {})})
     try:
-        for epoch in range(1, opt.epochs + 1):
+        for epoch in range(first, opt.epochs + 1):
             # Train one epoch (the backbone frozen for the first freeze_epochs)
             freeze_backbone(opt, setup.layers, epoch)
             model.train()  # after freezing: the frozen layers' batch norms stay in evaluation mode
@@ -122,19 +135,72 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
                 best_state = copy.deepcopy(evaluated.state_dict())
 
             # Stop early: a callback's request, the time budget, or no more progress on validation
+            no_progress = val_batches is not None and stopper.should_stop(record["val_accuracy"])
             result.stop_reason = events.on_epoch(record) or step_stop
-            result.status = _ending(result.stop_reason, out_of_time,
-                                    val_batches is not None and stopper.should_stop(record["val_accuracy"]))
+            result.status = _ending(result.stop_reason, out_of_time, no_progress)
             if result.status != "completed":
                 break
+            if checkpoint is not None and checkpoint.due():
+                checkpoint.save(_state(setup, generators, stopper, result, step, time.perf_counter() - start,
+                                       best_state, best_key))
     except KeyboardInterrupt:
         result.status = "interrupted"
+        if checkpoint is not None:
+            checkpoint.save(_state(setup, generators, stopper, result, step, time.perf_counter() - start,
+                                   best_state, best_key))
     finally:
         events.on_end()
     if best_state is not None:
         model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - start
+    if checkpoint is not None and result.status != "interrupted":
+        checkpoint.save(_finished_state(result))
     return result
+
+
+def _state(setup, generators: list[torch.Generator], stopper: EarlyStopping, result: TrainResult, step: int,
+           elapsed: float, best_state: dict | None, best_key: tuple | None) -> dict:
+    """A checkpoint of a training under way: the setup, the generators, early stopping and the loop's place."""
+    return {"finished": False, "setup": setup.state_dict(),
+            "generators": generator_states(setup.mix_rng, generators),
+            "stopper": (stopper.best, stopper.waited), "best_state": best_state,
+            "val_correct": _tensor(result.val_correct),
+            "loop": {"step": step, "elapsed": elapsed, "history": result.history, "best_epoch": result.best_epoch,
+                     "best_key": best_key}}
+
+
+def _resume(saved: dict, setup, generators: list[torch.Generator], stopper: EarlyStopping,
+            result: TrainResult) -> tuple[int, float, dict | None, tuple | None]:
+    """Put a checkpoint of a training under way back into its parts; (step, seconds trained, best weights,
+    their key) for the loop."""
+    setup.load_state_dict(saved["setup"])
+    restore_generators(saved["generators"], setup.mix_rng, generators)
+    stopper.best, stopper.waited = saved["stopper"]
+    loop = saved["loop"]
+    result.history, result.best_epoch = loop["history"], loop["best_epoch"]
+    result.val_correct = saved["val_correct"].numpy() if saved["val_correct"] is not None else None
+    best_key = tuple(loop["best_key"]) if loop["best_key"] else None
+    return loop["step"], loop["elapsed"], saved["best_state"], best_key
+
+
+def _finished_state(result: TrainResult) -> dict:
+    """A checkpoint of a training that ended: the kept weights and the result."""
+    fields = ("history", "status", "best_epoch", "precision", "batch_size", "lr", "peak_lr", "seconds", "stop_reason")
+    return {"finished": True, "model": result.model.state_dict(), "val_correct": _tensor(result.val_correct),
+            "result": {name: getattr(result, name) for name in fields}}
+
+
+def _finished_result(saved: dict, result: TrainResult) -> TrainResult:
+    """`result` (its model built) as the finished checkpoint `saved` recorded it."""
+    result.model.load_state_dict(saved["model"])
+    for name, value in saved["result"].items():
+        setattr(result, name, value)
+    result.val_correct = saved["val_correct"].numpy() if saved["val_correct"] is not None else None
+    return result
+
+
+def _tensor(values: np.ndarray | None) -> torch.Tensor | None:
+    return torch.from_numpy(np.asarray(values)) if values is not None else None
 
 
 def _endless(batches: BatchLoader):

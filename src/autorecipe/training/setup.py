@@ -93,6 +93,22 @@ class TrainingSetup:
     mix_rng: np.random.Generator
     objective: UnlabeledObjective | None = None  # learning from unlabeled images too (training.auxiliary)
 
+    def state_dict(self) -> dict:
+        """Everything of the setup that training changes: weights, optimizer, step, weight average, objective
+        and the mixing generator."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "stepper": self.stepper.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
+                "objective": self.objective.state_dict() if self.objective else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])  # in place: the optimizer's and EMA's references stay valid
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.stepper.load_state_dict(state["stepper"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        if self.objective is not None and state["objective"] is not None:
+            self.objective.load_state_dict(state["objective"])
+
     def step(self, x: torch.Tensor, y: torch.Tensor, unlabeled: tuple[torch.Tensor, torch.Tensor] | None = None,
              progress: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """Train on one batch of [0, 1] images (augmented and mixed as the recipe says) and, with an

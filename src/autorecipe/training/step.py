@@ -35,3 +35,15 @@ class Stepper:
         if self.lookahead is not None:
             self.lookahead.step()
         return True
+
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps: the batch count, the loss scaler and lookahead's slow weights."""
+        return {"batches": self.batches, "scaler": self.scaler.state_dict(),
+                "lookahead": self.lookahead.state_dict() if self.lookahead is not None else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batches = state["batches"]
+        if state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        if self.lookahead is not None and state["lookahead"] is not None:
+            self.lookahead.load_state_dict(state["lookahead"])
