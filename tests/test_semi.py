@@ -14,7 +14,7 @@ from autorecipe.cli import main
 from autorecipe.errors import AutorecipeError
 from autorecipe.searching.space import build_space
 from autorecipe.semi.consistency import PseudoLabels, consistency_loss
-from autorecipe.semi.methods import semi_knobs
+from autorecipe.semi.methods import DEFAULT_METHOD, semi_knobs
 from autorecipe.semi.step import SemiStep
 
 
@@ -100,11 +100,12 @@ def test_fit_with_unlabeled_images_records_counts_mask_rate_and_pseudo_label_acc
     unlabeled = np.concatenate([x[pool], x[labelled[:7]], x[test[:3]]])  # 10 known images among them
     truth = np.concatenate([y[pool], y[labelled[:7]], y[test[:3]]])
     run = autorecipe.fit((x[labelled], y[labelled]), val=(x[val], y[val]), test=(x[test], y[test]), epochs=3,
-                         progress=False, unlabeled=unlabeled, unlabeled_labels=truth, out=tmp_path)
+                         progress=False, unlabeled=unlabeled, unlabeled_labels=truth, out=tmp_path,
+                         overrides={"confidence_threshold": 0.1})  # some pseudo-labels kept in 3 epochs
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert (m["num_unlabeled"], m["unlabeled_excluded"], m["unlabeled_skipped"]) == (400, 10, 0)
     assert 0 <= m["mask_rate"] <= 1 and 0 <= m["pseudo_label_accuracy"] <= 1
-    assert run.recipe.data.semi_supervised == "freematch"  # auto with unlabeled images: the default method
+    assert run.recipe.data.semi_supervised == DEFAULT_METHOD  # auto with unlabeled images: the default method
     assert "mask_rate" in (tmp_path / "history.csv").read_text().splitlines()[0]
     assert autorecipe.evaluate(tmp_path, (x[test], y[test]))["count"] == 100  # the run is an ordinary run
 
@@ -247,8 +248,8 @@ def test_a_search_with_unlabeled_images_chooses_whether_and_how_to_use_them(tmp_
                                budget="5 trials", epochs=2, sampler="random", pruner="none", warm_start="base",
                                library=False, buckets=["data"], space={"semi_supervised": ["fixmatch", "freematch"]},
                                out=tmp_path / "search", progress=False, device="cpu")
-    assert trial_recipe(tmp_path / "search", 0).data.semi_supervised == "freematch"  # auto, resolved
-    assert methods[0] == "freematch" and set(methods) <= {"fixmatch", "freematch"} and len(methods) >= 5
+    assert trial_recipe(tmp_path / "search", 0).data.semi_supervised == DEFAULT_METHOD  # auto, resolved
+    assert methods[0] == DEFAULT_METHOD and set(methods) <= {"fixmatch", "freematch"} and len(methods) >= 5
     assert {"semi_supervised"} <= set(result.study.trials[1].params)
     assert result.run.metrics["num_unlabeled"] == 340 and result.run.recipe.data.semi_supervised in methods
     with pytest.raises(AutorecipeError, match="pass them again"):

@@ -7,14 +7,15 @@ from ..knobs import Boolean, Choice, IntRange, Interval, Options, Uniform, knob,
 
 CONSISTENCY_METHODS = ("fixmatch", "freematch")  # labelled and unlabeled batches in every step
 METHODS = CONSISTENCY_METHODS + ("noisy_student",)
-DEFAULT_METHOD = "freematch"  # what "auto" means with unlabeled images (benchmarks/semi_supervised.py)
+DEFAULT_METHOD = "fixmatch"  # what "auto" means with unlabeled images (benchmarks/semi_supervised.py)
 CONSISTENCY = ("semi_supervised", CONSISTENCY_METHODS)
 
 SEMI_SUPERVISED = knob(
     "semi_supervised", bucket="data", default="auto", baseline="none", valid=Options(("auto", "none") + METHODS),
     search=Choice(("none",) + CONSISTENCY_METHODS),
     doc="Learn from unlabeled images too (fit --unlabeled): fixmatch (Sohn et al., 2020: pseudo-labels above a "
-        "fixed confidence threshold), freematch (Wang et al., 2023: self-adaptive thresholds), noisy_student "
+        "fixed confidence threshold), freematch (Wang et al., 2023: self-adaptive thresholds; it collapsed at 4,000 "
+        "CIFAR-10 labels, benchmarks/RESULTS.md), noisy_student "
         "(Xie et al., 2020: a teacher labels them, a noised student learns from both, in rounds) or none. auto: "
         f"{DEFAULT_METHOD} when unlabeled images are given, else none. A search chooses among none, fixmatch and "
         "freematch (a noisy-student trial trains a model a round, which the search's epochs cannot compare).",
