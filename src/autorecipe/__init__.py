@@ -5,6 +5,9 @@
     run.metrics["val_accuracy"], run.predict(["cat.jpg"], top_k=3)
     autorecipe.evaluate("runs/fit-...", "path/to/test")
     found = autorecipe.search("path/to/images", budget="2h")   # found.recipe, found.run
+    parts = autorecipe.ablate(found.path, "path/to/images", seeds=3, budget="10 epochs")
+    table = autorecipe.compare(found.path, "path/to/images", vary={"activation": ["relu", "gelu"]})
+    autorecipe.report(run.path)                      # report.html: data, curves, results, saliency
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from .errors import AutorecipeError
 from .recipe import Recipe
 from .version import __version__
 
-__all__ = ["AutorecipeError", "Recipe", "Run", "evaluate", "fit", "load", "predict", "search"]
+__all__ = ["AutorecipeError", "Recipe", "Run", "ablate", "compare", "evaluate", "fit", "load", "predict", "report", "search"]
 
 if TYPE_CHECKING:
+    from .ablation import ablate, compare
     from .fitting import fit
+    from .reporting import report
     from .run import Run, evaluate, predict
     from .searching import search
 
@@ -40,6 +45,12 @@ def __getattr__(name: str):
     if name == "search":
         from .searching import search
         return search
+    if name in ("ablate", "compare"):
+        from . import ablation
+        return getattr(ablation, name)
+    if name == "report":
+        from .reporting import report
+        return report
     if name == "Run":
         from .run import Run
         return Run

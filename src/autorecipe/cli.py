@@ -1,4 +1,4 @@
-"""The `autorecipe` command line: fit, evaluate, predict, search, show-study, knobs, recipe."""
+"""The `autorecipe` command line: fit, evaluate, predict, search, ablate, compare, show-study, knobs, recipe."""
 
 from __future__ import annotations
 
@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--auto-batch", action="store_true",
                      help="choose the batch size first: the largest that fits, or on the CPU the throughput knee")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     fit.set_defaults(command=_fit)
 
     evaluate = commands.add_parser("evaluate", help="score a trained run on labelled data")
@@ -149,7 +150,57 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     search.add_argument("--val-fraction", type=float, default=0.1, help="held-out share without --val (default 0.1)")
     search.add_argument("--quiet", action="store_true", help="no live table")
+    search.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     search.set_defaults(command=_search)
+
+    ablate = commands.add_parser("ablate", help="what each bucket of a recipe contributed, over paired seeds, with "
+                                                "intervals")
+    ablate.add_argument("source", metavar="RUN_DIR|SEARCH_DIR|RECIPE",
+                        help="a run folder (its recipe.yaml), a search folder (best_recipe.yaml) or a recipe file")
+    ablate.add_argument("data", help="the data, as fit takes it")
+    ablate.add_argument("--val", help="validation data (any source); default: a stratified split of DATA a seed")
+    ablate.add_argument("--test", help="test data (any source), scored by every cell's fit")
+    ablate.add_argument("--seeds", type=int, default=3, help="seeds an arm (the same for every arm; default 3)")
+    ablate.add_argument("--budget", help="each fit's budget: e.g. '10 epochs', 2m (default: the recipe's epochs)")
+    ablate.add_argument("--order", help="the cumulative path's order of buckets, e.g. "
+                                        "data,optimization,regularization,architecture (default: optimization, "
+                                        "regularization, data, architecture)")
+    ablate.add_argument("--knobs", metavar="BUCKET", help="also leave out each knob of BUCKET, one at a time")
+    ablate.add_argument("--interaction", metavar="A,B",
+                        help="the pair of buckets whose interaction to measure (default: the two largest effects)")
+    ablate.add_argument("--unlabeled", metavar="SOURCE", help="images without labels, as fit takes them")
+    ablate.add_argument("--val-fraction", type=float, default=0.1, help="held-out share without --val (default 0.1)")
+    ablate.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    ablate.add_argument("--out", help="output folder (default: runs/ablate-DATE-TIME)")
+    ablate.add_argument("--resume", action="store_true", help="continue the ablation saved in --out")
+    ablate.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
+    ablate.set_defaults(command=_ablate)
+
+    compare = commands.add_parser("compare", help="a table of variants, one knob at a time, over paired seeds")
+    compare.add_argument("source", metavar="RUN_DIR|SEARCH_DIR|RECIPE",
+                         help="a run folder (its recipe.yaml), a search folder (best_recipe.yaml) or a recipe file")
+    compare.add_argument("data", help="the data, as fit takes it")
+    compare.add_argument("--vary", action="append", required=True, metavar="KNOB=A,B,...",
+                         help="a knob and the values to try, e.g. --vary activation=relu,elu,gelu (repeatable)")
+    compare.add_argument("--seeds", type=int, default=3, help="seeds a variant (the same for every one; default 3)")
+    compare.add_argument("--budget", help="each fit's budget: e.g. '10 epochs', 2m (default: the recipe's epochs)")
+    compare.add_argument("--val", help="validation data (any source); default: a stratified split of DATA a seed")
+    compare.add_argument("--test", help="test data (any source), scored by every cell's fit")
+    compare.add_argument("--unlabeled", metavar="SOURCE", help="images without labels, as fit takes them")
+    compare.add_argument("--val-fraction", type=float, default=0.1, help="held-out share without --val (default 0.1)")
+    compare.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    compare.add_argument("--out", help="output folder (default: runs/compare-DATE-TIME)")
+    compare.add_argument("--resume", action="store_true", help="continue the comparison saved in --out")
+    compare.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
+    compare.set_defaults(command=_compare)
+
+    report = commands.add_parser("report", help="(re)write the HTML report of a run, search, ablation or comparison "
+                                                "folder: report.html, and its numbers in summary.json")
+    report.add_argument("folder", metavar="DIR", help="the --out folder of a fit, search, ablate or compare")
+    report.add_argument("--data", help="the images, when the run was trained on arrays or its images moved")
+    report.add_argument("--val", help="the validation images, likewise")
+    report.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    report.set_defaults(command=_report)
 
     show = commands.add_parser("show-study", help="show the trials of a search folder")
     show.add_argument("run", metavar="DIR", help="a search folder (the --out of a search)")
@@ -204,6 +255,8 @@ def _fit(args) -> int:
         table.add_row(key, str(value))
     out.print(table)
     out.print(f"saved to {run.path}", soft_wrap=True, highlight=False)
+    if m["status"] != "interrupted" and not args.no_report:
+        _write_report(run.path, device=args.device)
     if m["status"] == "interrupted":
         out.print(f"continue it with: autorecipe fit --resume {escape(str(run.path))}", soft_wrap=True,
                   highlight=False)
@@ -254,7 +307,87 @@ def _search(args) -> int:
     out.print(f"best recipe: {result.path / 'best_recipe.yaml'}", soft_wrap=True, highlight=False)
     if result.run is not None:
         out.print(f"final model: {result.run.path}", soft_wrap=True, highlight=False)
+    if not args.no_report:
+        _write_report(result.path, device=args.device)
     return 130 if result.status == "interrupted" else 0
+
+
+def _cell_printers(seeds: int):
+    """What ablate and compare print: the plan before it starts, then a line a finished cell."""
+    def planned(arms, fits: int, estimate: str) -> None:
+        err.print(f"{len(arms)} arm(s) x {seeds} seed(s): {fits} fit(s) to run, {estimate}", highlight=False)
+
+    def finished(cell: dict, number: int, total: int) -> None:
+        err.print(f"[{number}/{total}] {escape(cell['arm'])}, seed {cell['seed']}: {_pct(cell['val_accuracy'])} "
+                  f"({cell['seconds']:.0f} s)", highlight=False)
+    return planned, finished
+
+
+def _ablate(args) -> int:
+    from .ablation import ablate
+    from .ablation.arms import ORDER
+
+    planned, finished = _cell_printers(args.seeds)
+    result = ablate(args.source, args.data, val=args.val, test=args.test, seeds=args.seeds, budget=args.budget,
+                    order=args.order or ORDER, knobs=args.knobs, interaction=args.interaction, out=args.out,
+                    resume=args.resume, device=args.device, val_fraction=args.val_fraction,
+                    unlabeled=args.unlabeled, on_plan=planned, on_cell=finished)
+    table = Table(title="autorecipe ablate: validation accuracy over seeds")
+    for column in ("arm", "mean", "std", "95% interval"):
+        table.add_column(column)
+    for score in result.scores.values():
+        low, high = score.interval()
+        table.add_row(escape(score.name), _pct(score.mean), f"{100 * score.std:.2f}",
+                      f"[{_pct(low)}, {_pct(high)}]" if len(score.accuracies) > 1 else "-")
+    out.print(table)
+    for line in result.verdicts():
+        out.print(escape(line), highlight=False, soft_wrap=True)
+    out.print(f"saved to {escape(str(result.path))}", highlight=False, soft_wrap=True)
+    if not args.no_report:
+        _write_report(result.path, device=args.device)
+    return 0
+
+
+def _compare(args) -> int:
+    from .ablation import compare
+
+    planned, finished = _cell_printers(args.seeds)
+    result = compare(args.source, args.data, vary=args.vary, seeds=args.seeds, budget=args.budget, out=args.out,
+                     resume=args.resume, val=args.val, test=args.test, device=args.device,
+                     val_fraction=args.val_fraction, unlabeled=args.unlabeled, on_plan=planned, on_cell=finished)
+    table = Table(title="autorecipe compare: validation accuracy over seeds")
+    for column in ("knob", "value", "mean", "std", "95% interval", "against the recipe's value"):
+        table.add_column(column)
+    for variant in result.variants:
+        low, high = variant.score.interval()
+        against = variant.difference.bootstrap.points() if variant.difference else "(the recipe's)"
+        table.add_row(escape(variant.knob), escape(str(variant.value)), _pct(variant.score.mean),
+                      f"{100 * variant.score.std:.2f}",
+                      f"[{_pct(low)}, {_pct(high)}]" if len(variant.score.accuracies) > 1 else "-", escape(against))
+    out.print(table)
+    out.print(f"saved to {escape(str(result.path))}", highlight=False, soft_wrap=True)
+    if not args.no_report:
+        _write_report(result.path, device=args.device)
+    return 0
+
+
+def _report(args) -> int:
+    from .reporting import report
+    path = report(args.folder, data=args.data, val=args.val, device=args.device)
+    out.print(f"report: {escape(str(path))}", highlight=False, soft_wrap=True)
+    return 0
+
+
+def _write_report(folder, device: str | None) -> None:
+    """The report at the end of a verb; a failure is a warning (the verb's own results are saved already)."""
+    from .reporting import report
+    try:
+        path = report(folder, device=device)
+    except (AutorecipeError, OSError, ValueError, RuntimeError) as error:
+        err.print(f"[yellow]warning:[/] report not written ({escape(str(error))}); "
+                  f"`autorecipe report {escape(str(folder))}` tries again", highlight=False, soft_wrap=True)
+        return
+    out.print(f"report: {escape(str(path))}", highlight=False, soft_wrap=True)
 
 
 def _show_study(args) -> int:

@@ -1,6 +1,10 @@
-"""Pick the compute device: CUDA, then Apple MPS, then the CPU."""
+"""Pick the compute device: CUDA, then Apple MPS, then the CPU; and name the hardware a run used."""
 
 from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
 
 import torch
 
@@ -28,3 +32,16 @@ def choose_device(name: str | None = None) -> torch.device:
     if device.type not in ("cpu", "cuda", "mps"):
         raise AutorecipeError(f"--device {name}: unsupported device type; use auto, cpu, cuda, cuda:N or mps")
     return device
+
+
+def describe_device(device: torch.device) -> str:
+    """The hardware behind `device`, in words: a GPU's name, or the processor's with its cores and threads."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return f"Apple MPS ({platform.machine()})"
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")] if cpuinfo.is_file() else []
+    name = names[0] if names else platform.processor() or platform.machine()
+    return f"{name}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"

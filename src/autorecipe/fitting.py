@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -16,9 +17,10 @@ from .budget import Budget, parse_budget
 from .data.dataset import ImageData
 from .data.split import Splits, check_fraction, load_splits
 from .data.unlabeled import UnlabeledData, load_unlabeled
-from .device import choose_device
+from .device import choose_device, describe_device
 from .durations import parse_duration
 from .errors import AutorecipeError, AutorecipeWarning
+from .files import write_atomic
 from .output_folder import OutputFolder, default_folder
 from .recipe import Recipe
 from .resuming import CHECKPOINT, FitRecord, identity, plain
@@ -30,6 +32,7 @@ from .training.batch_finder import find_batch_size
 from .training.callbacks import Callback, Callbacks
 from .training.checkpoint import Checkpoint
 from .training.display import RichProgress
+from .training.gradients import FILE as GRADIENTS
 from .training.loop import TrainResult, train
 from .training.lr_finder import find_lr
 from .training.setup import resolve_flip, resolve_lr
@@ -168,6 +171,8 @@ def fit(
         if result.best_epoch is None:
             log.warning("training %s before the first epoch ended; no model saved", result.status)
         run.save(out, with_model=result.best_epoch is not None)
+        if result.gradients is not None:
+            write_atomic(out / GRADIENTS, json.dumps(result.gradients).encode())
         log.info("metrics %s", metrics)
         record.status = result.status
         record.write()
@@ -266,8 +271,11 @@ def _metrics(result: TrainResult, splits: Splits, device: torch.device, seed: in
         "device": str(device), "precision": result.precision, "batch_size": result.batch_size,
         "lr": result.lr, "peak_lr": result.peak_lr, "seed": seed, "num_classes": len(splits.train.classes),
         "num_train": len(splits.train), "num_val": len(splits.val) if splits.val else 0, "skipped_files": splits.skipped,
-        "autorecipe_version": __version__, "torch_version": torch.__version__,
+        "autorecipe_version": __version__, "torch_version": torch.__version__, "hardware": describe_device(device),
+        **({"gradient_warnings": result.gradients["warnings"],
+            "gradient_sampling_share": result.gradients["cost_share"]} if result.gradients else {}),
     }
+
 
 
 def _interval(best: dict, splits: Splits) -> list[float] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from .optimization.precision import resolve_precision
 from .recipe import Recipe
 from .training.classifier import Classifier
 from .training.scoring import predict_logits, score
+
+log = logging.getLogger("autorecipe")
 
 FORMAT_VERSION = "1"
 BATCH = 256  # images per batch when evaluating and predicting
@@ -123,11 +126,16 @@ def _history_csv(history: list[dict]) -> str:
 
 
 def _read_history(path: Path) -> list[dict]:
+    """history.csv's epochs; a damaged file is logged and read as no epochs (the model loads without them)."""
     if not path.exists():
         return []
-    with path.open(newline="") as f:
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
-                for row in csv.DictReader(f)]
+    try:
+        with path.open(newline="") as f:
+            return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v not in ("", None)}
+                    for row in csv.DictReader(f)]
+    except (OSError, ValueError, TypeError, csv.Error, UnicodeDecodeError) as error:
+        log.warning("%s: damaged (%s); the run's epochs are left out", path, error)
+        return []
 
 
 def as_run(run: Run | str | Path) -> Run:
@@ -142,7 +150,7 @@ def evaluate(run: Run | str | Path, data, device: str | None = None) -> dict:
     images = images.with_classes(run.classes)
     if len(images) == 0:
         raise AutorecipeError(f"{images.description}: no readable images to evaluate")
-    logits, labels = _logits(run, images, device)
+    logits, labels = logits_of(run, images, device)
     k = len(run.classes)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (labels, logits.argmax(1)), 1)
@@ -162,14 +170,15 @@ def predict(run: Run | str | Path, images, top_k: int = 1, device: str | None = 
         raise AutorecipeError(f"--top-k {top_k}: must be at least 1")
     x = _decode(images, run.image_size, run.channels == "gray")
     data = ImageData(x, np.arange(len(x)), np.zeros(len(x), dtype=np.int64), run.classes)
-    logits, _ = _logits(run, data, device)
+    logits, _ = logits_of(run, data, device)
     probs = torch.softmax(torch.from_numpy(logits), dim=1)
     top = probs.topk(min(top_k, len(run.classes)), dim=1)
     return [[(run.classes[i], float(p)) for p, i in zip(ps.tolist(), ix.tolist())]
             for ps, ix in zip(top.values, top.indices)]
 
 
-def _logits(run: Run, data: ImageData, device: str | None) -> tuple[np.ndarray, np.ndarray]:
+def logits_of(run: Run, data: ImageData, device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The run's logits (N, K) and the labels (N,) of `data`, batched on `device` (with the recipe's TTA)."""
     dev = choose_device(device)
     model = run.model.to(dev)
     opt = run.recipe.optimization

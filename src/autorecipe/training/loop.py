@@ -21,6 +21,7 @@ from .auxiliary import UnlabeledObjective
 from .callbacks import Callback, Callbacks
 from .checkpoint import Checkpoint, generator_states, restore_generators
 from .classifier import Classifier
+from .gradients import GradientMonitor
 from .scoring import predict_logits, score
 from .setup import build_setup
 
@@ -44,6 +45,7 @@ class TrainResult:
     seconds: float = 0.0
     stop_reason: str | None = None  # what a callback gave as its reason, for status "stopped"
     val_correct: np.ndarray | None = None  # per validation image, whether the kept weights classify it right
+    gradients: dict | None = None  # the gradient-health record (training.gradients), gradients.json
 
 
 def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, device: torch.device,
@@ -64,6 +66,7 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
     semi = unlabeled is not None and objective is not None
     setup = build_setup(recipe, train_data, device, seed, network, objective=objective if semi else None)
     opt, reg, model = setup.recipe.optimization, setup.recipe.regularization, setup.model
+    monitor = setup.stepper.monitor = GradientMonitor(model)
     events = Callbacks(callbacks)
     batches = BatchLoader(train_data, device, setup.batch_size, shuffle=True, drop_last=True, seed=seed)
     unlabeled_loader = BatchLoader(unlabeled, device, objective.ratio * setup.batch_size, shuffle=True,
@@ -81,6 +84,8 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
         return _finished_result(saved, result)
     if saved is not None:  # go on after the checkpoint's epoch, its time counted
         step, elapsed, best_state, best_key = _resume(saved, setup, generators, stopper, result)
+        if saved["loop"].get("gradients"):  # a checkpoint written before gradient health has none
+            monitor.load_state_dict(saved["loop"]["gradients"])
         first, start = len(result.history) + 1, start - elapsed
         log.info("resuming from %s after epoch %d (%.1f s trained)", checkpoint.path, first - 1, elapsed)
     events.on_start(opt.epochs, len(batches), {
@@ -153,6 +158,7 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
     if best_state is not None:
         model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - start
+    result.gradients = monitor.record(result.seconds)
     if checkpoint is not None and result.status != "interrupted":
         checkpoint.save(_finished_state(result))
     return result
@@ -166,7 +172,7 @@ def _state(setup, generators: list[torch.Generator], stopper: EarlyStopping, res
             "stopper": (stopper.best, stopper.waited), "best_state": best_state,
             "val_correct": _tensor(result.val_correct),
             "loop": {"step": step, "elapsed": elapsed, "history": result.history, "best_epoch": result.best_epoch,
-                     "best_key": best_key}}
+                     "best_key": best_key, "gradients": setup.stepper.monitor.state_dict()}}
 
 
 def _resume(saved: dict, setup, generators: list[torch.Generator], stopper: EarlyStopping,
@@ -185,7 +191,8 @@ def _resume(saved: dict, setup, generators: list[torch.Generator], stopper: Earl
 
 def _finished_state(result: TrainResult) -> dict:
     """A checkpoint of a training that ended: the kept weights and the result."""
-    fields = ("history", "status", "best_epoch", "precision", "batch_size", "lr", "peak_lr", "seconds", "stop_reason")
+    fields = ("history", "status", "best_epoch", "precision", "batch_size", "lr", "peak_lr", "seconds", "stop_reason",
+              "gradients")
     return {"finished": True, "model": result.model.state_dict(), "val_correct": _tensor(result.val_correct),
             "result": {name: getattr(result, name) for name in fields}}
 

@@ -1,4 +1,5 @@
-"""The optimizer step: fp16 loss scaling, gradient accumulation, clipping and lookahead, in that order."""
+"""The optimizer step: fp16 loss scaling, gradient accumulation, clipping and lookahead, in that order
+(the gradient-health monitor, when the loop attaches one, samples after unscaling, before clipping)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from torch import nn
 from ..optimization.clipping import clip_gradients
 from ..optimization.lookahead import Lookahead
 from ..optimization.precision import grad_scaler
+from .gradients import GradientMonitor
 
 
 class Stepper:
@@ -20,6 +22,7 @@ class Stepper:
         self.scaler = grad_scaler(device, precision)
         self.lookahead = Lookahead(section, model) if section.lookahead else None
         self.batches = 0
+        self.monitor: GradientMonitor | None = None
 
     def backward(self, loss: torch.Tensor) -> bool:
         """Add the gradient of `loss`; on every `accumulate`-th call, step the optimizer and return True."""
@@ -28,6 +31,8 @@ class Stepper:
         if self.batches % self.section.accumulate:
             return False
         self.scaler.unscale_(self.optimizer)
+        if self.monitor is not None:
+            self.monitor.observe(scaled=self.scaler.is_enabled())
         clip_gradients(self.section, self.parameters)
         self.scaler.step(self.optimizer)
         self.scaler.update()
