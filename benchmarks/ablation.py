@@ -3,11 +3,13 @@
 The first --train-per-class files of every class of the protocol's training part are the data, the protocol's
 validation files (--val-per-class of every class) the validation images; `autorecipe.ablate` trains every arm
 (leave one bucket out, the cumulative path, the interaction of the two largest effects) with --seeds seeds and
---epochs epochs a fit, resuming per cell from --out. The recipe: --recipe, or benchmarks/ablation_recipe.yaml
+--epochs epochs a fit, resuming per cell from --out, and writes its report (--out/ablation/report.html). The
+finished cells (plan.json, cells.jsonl under --out/ablation) are kept in the repository, so a run goes on
+across machines; the manifests and the cells' run folders are not. The recipe: --recipe, or benchmarks/ablation_recipe.yaml
 (a hand-written one with a change in every bucket: SiLU and squeeze-excitation, training at 28 px, the default
 regularization and optimization, which differ from their baselines).
 
-    python benchmarks/ablation.py ../shared/data/cifar10 [--recipe R] [--seeds 3] [--epochs 10] [--out /tmp/ablation]
+    python benchmarks/ablation.py ../shared/data/cifar10 [--recipe R] [--seeds 3] [--epochs 10] [--out benchmarks/ablation-cifar10]
 
 Headline (last line): full - baseline, and the bucket that contributed most, with their paired intervals.
 """
@@ -32,7 +34,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--train-per-class", type=int, default=1000)
     parser.add_argument("--val-per-class", type=int, default=200)
-    parser.add_argument("--out", type=Path, default=Path("/tmp/ablation"), help="the ablation's folder (resumes)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "ablation-cifar10",
+                        help="the manifests and the ablation's folder (resumes)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
 
@@ -42,9 +45,13 @@ def main() -> None:
     result = autorecipe.ablate(args.recipe, str(train), val=str(val), seeds=args.seeds,
                                budget=f"{args.epochs} epochs", out=args.out / "ablation", resume=resume,
                                device=args.device,
+                               on_plan=lambda arms, fits, estimate: print(f"{len(arms)} arm(s) x {args.seeds} seed(s): "
+                                                                         f"{fits} fit(s) to run, {estimate}", flush=True),
                                on_cell=lambda cell, n, total: print(f"[{n}/{total}] {cell['arm']} seed {cell['seed']}: "
                                                                     f"{100 * cell['val_accuracy']:.2f}% "
                                                                     f"({cell['seconds']:.0f} s)", flush=True))
+    report = autorecipe.report(args.out / "ablation")
+    print(f"report: {report}")
     print(f"commit {commit()}, {machine()}; {args.train_per_class * 10} training and {args.val_per_class * 10} "
           f"validation images, {args.epochs} epochs a fit, {args.seeds} seeds")
     print(f"{'arm':48} {'mean %':>8} {'std':>6}  95% interval")
