@@ -1,4 +1,4 @@
-"""Where a benchmark's figure came from: the commit of the code that ran and the processor it ran on."""
+"""Where a benchmark's figure came from: the commit of the code that ran and the processor (and GPU) it ran on."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+
+import torch
 
 
 def commit() -> str:
@@ -16,8 +18,10 @@ def commit() -> str:
 
 
 def machine() -> str:
-    """The processor that ran a cell (a fit differs across processors: compare cells from one)."""
+    """The processor that ran a cell, and the GPU when one is visible (a fit differs across machines: compare
+    cells from one)."""
     cpuinfo = Path("/proc/cpuinfo")
     names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
              if line.startswith("model name")] if cpuinfo.exists() else []
-    return f"{names[0] if names else platform.processor() or platform.machine()} x{os.cpu_count()}"
+    cpu = f"{names[0] if names else platform.processor() or platform.machine()} x{os.cpu_count()}"
+    return f"{cpu}, {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else cpu
