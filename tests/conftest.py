@@ -42,3 +42,28 @@ def digits_run(tmp_path_factory):
     import autorecipe
     out = tmp_path_factory.mktemp("digits-run")
     return autorecipe.fit("digits", out=out, device="cpu")
+
+
+REFERENCE_SECONDS = 0.15  # the workload below on the 2-core machine where the tests' time budgets were set
+SLOWEST = 4.0  # budgets scale up to this many times on a slower machine
+
+
+@pytest.fixture(scope="session")
+def machine_slowdown():
+    """How many times slower than the reference machine this one trains (at least 1, at most SLOWEST):
+    wall-clock budgets in tests are multiplied by it, so an arm runs about as many steps everywhere."""
+    import time
+
+    import torch
+    from torch import nn
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    x, y = torch.randn(64, 1, 16, 16), torch.randint(0, 10, (64,))
+    timings = []
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(30):
+            nn.functional.cross_entropy(net(x), y).backward()
+        timings.append(time.perf_counter() - start)
+    return min(SLOWEST, max(1.0, min(timings) / REFERENCE_SECONDS))

@@ -16,7 +16,8 @@ from autorecipe.cli import main
 from autorecipe.errors import AutorecipeError
 from autorecipe.knobs import bucket_knobs
 
-CHANGED = {"label_smoothing": 0.2, "weight_decay": 0.001, "warmup": 0.1, "width": 0.25, "semi_supervised": "none"}
+CHANGED = {"label_smoothing": 0.2, "weight_decay": 0.001, "warmup": 0.1, "width": 0.25, "semi_supervised": "none",
+           "class_balance": "none"}
 
 
 def test_each_arm_resets_only_its_buckets_to_their_baselines():
@@ -33,7 +34,8 @@ def test_each_arm_resets_only_its_buckets_to_their_baselines():
     assert {"without weight_decay", "without translate"} <= set(by_name)
     baseline = by_name["baseline"].recipe
     assert baseline.changes_from(Recipe().switched_off("regularization").switched_off("optimization")
-                                 .switched_off("architecture").with_values({"semi_supervised": "none"})) == {}
+                                 .switched_off("architecture").with_values({"semi_supervised": "none",
+                                                                            "class_balance": "none"})) == {}
     path = [arm.name for arm in arms if arm.kind == "path"]
     assert path == ["baseline + optimization", "baseline + optimization + regularization"]
     assert by_name["baseline + optimization"].recipe.optimization == recipe.optimization
@@ -41,7 +43,8 @@ def test_each_arm_resets_only_its_buckets_to_their_baselines():
 
 
 def test_arms_that_train_the_same_recipe_are_one_run_and_bad_plans_are_refused():
-    recipe = Recipe().with_values({"label_smoothing": 0.2, "semi_supervised": "none"})  # and the default's optimization
+    recipe = Recipe().with_values({"label_smoothing": 0.2, "semi_supervised": "none",
+                                 "class_balance": "none"})  # and the default's optimization
     arms, _ = plan_arms(recipe, interaction=("regularization", "optimization"))
     runs = distinct(arms)
     assert runs["without regularization and optimization"] == "baseline"
@@ -64,7 +67,8 @@ def test_interval_and_interaction_math_on_known_cells():
     assert score.mean == pytest.approx(0.82) and score.std == pytest.approx(0.02)
     assert (high - low) / 2 == pytest.approx(4.302653 * 0.02 / np.sqrt(3), rel=1e-5)  # t(0.975, 2)
 
-    recipe = Recipe().with_values({"label_smoothing": 0.2, "width": 0.25, "semi_supervised": "none"})
+    recipe = Recipe().with_values({"label_smoothing": 0.2, "width": 0.25, "semi_supervised": "none",
+                                 "class_balance": "none"})
     arms, _ = plan_arms(recipe, interaction=("optimization", "regularization"))
     runs = distinct(arms)
     # full right on 8 of 10 images; each bucket alone removed costs 2; both removed cost 3 (they overlap by 1)

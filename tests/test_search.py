@@ -167,7 +167,7 @@ def test_a_small_search_writes_its_outputs(searched):
     assert summary["best_score"] == result.score and set(summary["trials"]) >= {"complete", "pruned", "failed"}
     assert (result.path / "final" / "model.safetensors").exists()
     assert autorecipe.load(result.path / "final").recipe == resolve_lr(result.recipe).with_values(
-        {"batch_size": result.run.metrics["batch_size"]})
+        {"batch_size": result.run.metrics["batch_size"], "class_balance": "none"})  # auto, on balanced digits
 
 
 def test_the_default_recipe_runs_first(searched):
@@ -348,8 +348,8 @@ def test_a_diverged_trial_is_failed_and_the_search_goes_on(tiny_npz, tmp_path, m
     import autorecipe.training.setup as loop
     real_loss, real_train, poison = loop.training_loss, objective.train, {"on": True}
 
-    def poisoned(section, logits, targets):
-        loss = real_loss(section, logits, targets)
+    def poisoned(section, logits, targets, class_weights=None):
+        loss = real_loss(section, logits, targets, class_weights)
         return loss * float("nan") if poison["on"] else loss
 
     def first_trial_diverges(*args, **kwargs):

@@ -55,9 +55,9 @@ def test_a_non_finite_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
     import autorecipe.training.setup as loop
     real, calls = loop.training_loss, {"n": 0}
 
-    def poisoned(section, logits, targets):
+    def poisoned(section, logits, targets, class_weights=None):
         calls["n"] += 1
-        loss = real(section, logits, targets)
+        loss = real(section, logits, targets, class_weights)
         return loss * float("nan") if calls["n"] > 30 else loss
 
     monkeypatch.setattr(loop, "training_loss", poisoned)
@@ -70,7 +70,7 @@ def test_a_non_finite_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
 
 def test_divergence_before_the_first_epoch_saves_no_model(tmp_path, monkeypatch):
     import autorecipe.training.setup as loop
-    monkeypatch.setattr(loop, "training_loss", lambda section, logits, targets: logits.sum() * float("inf"))
+    monkeypatch.setattr(loop, "training_loss", lambda section, logits, targets, weights=None: logits.sum() * float("inf"))
     (tmp_path / "model.safetensors").write_bytes(b"weights of an earlier run in the same folder")
     run = autorecipe.fit("digits", overrides=QUICK, out=tmp_path, device="cpu")
     assert run.metrics["status"] == "diverged" and run.metrics["best_epoch"] is None

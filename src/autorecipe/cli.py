@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="choose the learning rate with a range test first (curve saved as lr_finder.csv)")
     fit.add_argument("--auto-batch", action="store_true",
                      help="choose the batch size first: the largest that fits, or on the CPU the throughput knee")
+    fit.add_argument("--metric", default="auto",
+                     help="the validation score that chooses the kept epoch: auto (default: balanced_accuracy when the "
+                          "training classes are imbalanced, else accuracy), accuracy, balanced_accuracy or macro_f1")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     fit.set_defaults(command=_fit)
@@ -149,6 +152,9 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--out", help="output folder (default: runs/search-DATE-TIME)")
     search.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     search.add_argument("--val-fraction", type=float, default=0.1, help="held-out share without --val (default 0.1)")
+    search.add_argument("--metric", default="auto",
+                        help="what a trial scores on validation: auto (default: balanced_accuracy when the training "
+                             "classes are imbalanced, else accuracy), accuracy, balanced_accuracy or macro_f1")
     search.add_argument("--quiet", action="store_true", help="no live table")
     search.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     search.set_defaults(command=_search)
@@ -235,14 +241,19 @@ def _fit(args) -> int:
               epochs=args.epochs, budget=args.budget, time_budget=args.time_budget, device=args.device, out=args.out,
               seed=args.seed, val_fraction=args.val_fraction, auto_lr=args.auto_lr, auto_batch=args.auto_batch,
               progress=False if args.quiet else RichProgress(err), on_data=show, unlabeled=args.unlabeled,
-              ignore_unlabeled_labels=args.unlabeled_ignore_labels, resume=args.resume)
+              ignore_unlabeled_labels=args.unlabeled_ignore_labels, resume=args.resume, metric=args.metric)
     m = run.metrics
     table = Table(title="autorecipe fit", show_header=False)
     rows = [("status", m["status"]), ("best epoch", f"{m['best_epoch']} of {m['epochs_run']}"),
             ("validation accuracy", _pct(m["val_accuracy"]) + _within(m.get("val_accuracy_interval"))),
+            ("validation balanced accuracy", _pct(m.get("val_balanced_accuracy"))),
+            ("validation macro-F1", _pct(m.get("val_macro_f1"))),
             ("validation loss", _num(m["val_loss"]))]
+    if m.get("metric") not in (None, "accuracy"):
+        rows.append(("kept epoch chosen by", m["metric"].replace("_", " ")))
     if "test_accuracy" in m:
-        rows += [("test accuracy", _pct(m["test_accuracy"])), ("test loss", _num(m["test_loss"]))]
+        rows += [("test accuracy", _pct(m["test_accuracy"])),
+                 ("test balanced accuracy", _pct(m.get("test_balanced_accuracy"))), ("test loss", _num(m["test_loss"]))]
     if "num_unlabeled" in m:
         rows += [("unlabeled images", f"{m['num_unlabeled']:,} ({m['unlabeled_excluded']:,} also labelled, "
                                       f"validation or test, left out; {m['unlabeled_skipped']:,} unreadable)"),
@@ -279,7 +290,7 @@ def _search(args) -> int:
                     retrain_on_all=args.retrain_on_all,
                     out=args.out, seed=args.seed, device=args.device, val_fraction=args.val_fraction,
                     progress=False if args.quiet else LiveTrials(err), unlabeled=args.unlabeled,
-                    ignore_unlabeled_labels=args.unlabeled_ignore_labels)
+                    ignore_unlabeled_labels=args.unlabeled_ignore_labels, metric=args.metric)
     found = result.counts
     if result.status == "interrupted":  # one line: where it stands and how to go on
         out.print(f"search interrupted: {found['complete']} complete, {found['pruned']} pruned, "
@@ -408,16 +419,17 @@ def _evaluate(args) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    table = Table(title=f"{args.data}: {result['count']:,} images")
-    table.add_column("class")
-    table.add_column("accuracy", justify="right")
-    for name, accuracy in result["per_class_accuracy"].items():
-        table.add_row(name, _pct(accuracy))
+    table = Table(title=f"{escape(str(args.data))}: {result['count']:,} images")
+    for column in ("class", "images", "accuracy (recall)", "precision", "F1"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, row in result["per_class"].items():
+        table.add_row(escape(name), f"{row['support']:,}", _pct(row["recall"]), _pct(row["precision"]), _pct(row["f1"]))
     table.add_section()
-    table.add_row("[bold]all", f"[bold]{_pct(result['accuracy'])}")
+    table.add_row("[bold]all", f"{result['count']:,}", f"[bold]{_pct(result['accuracy'])}", "", "")
     out.print(table)
-    out.print(f"loss {result['loss']:.4f}" + (f"; {len(result['skipped'])} unreadable file(s) skipped"
-                                             if result["skipped"] else ""), highlight=False)
+    out.print(f"balanced accuracy {_pct(result['balanced_accuracy'])}, macro-F1 {_pct(result['macro_f1'])}, "
+              f"loss {result['loss']:.4f}" + (f"; {len(result['skipped'])} unreadable file(s) skipped"
+                                              if result["skipped"] else ""), highlight=False)
     return 0
 
 

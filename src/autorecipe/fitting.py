@@ -14,6 +14,8 @@ from torch import nn
 from .version import __version__
 from .architecture.custom import OBJECT, importable_name
 from .budget import Budget, parse_budget
+from .data.balance import warn_if_imbalanced
+from .data.checks import warn_about_duplicates
 from .data.dataset import ImageData
 from .data.split import Splits, check_fraction, load_splits
 from .data.unlabeled import UnlabeledData, load_unlabeled
@@ -35,7 +37,8 @@ from .training.display import RichProgress
 from .training.gradients import FILE as GRADIENTS
 from .training.loop import TrainResult, train
 from .training.lr_finder import find_lr
-from .training.setup import resolve_flip, resolve_lr
+from .training.scoring import class_report, resolve_metric
+from .training.setup import resolve_balance_knob, resolve_flip, resolve_lr
 
 log = logging.getLogger("autorecipe")
 
@@ -66,6 +69,7 @@ def fit(
     ignore_unlabeled_labels: bool = False,
     unlabeled_labels=None,
     resume: str | Path | None = None,
+    metric: str = "auto",
 ) -> Run:
     """Train a classifier on `data` with the default (or given) recipe and save it to `out`.
 
@@ -90,6 +94,9 @@ def fit(
     `resume` (a run folder) continues a killed or interrupted fit from its last checkpoint, with the
     arguments it was started with (fit.json): those left out are taken from there, a changed one
     is an error, and arrays must be passed again. Training time already spent counts.
+    `metric` is the validation score that chooses the kept epoch and early stopping: accuracy,
+    balanced_accuracy or macro_f1 (auto: balanced accuracy when the training classes are imbalanced, see
+    data.balance, else accuracy); metrics.json holds all three, with per-class precision and recall.
     Returns the trained Run; its files are in `run.path`. A fit that fails with a user error
     leaves no new folder behind.
     """
@@ -101,7 +108,8 @@ def fit(
     arguments = {"data": identity(data), "val": identity(val), "test": identity(test), "recipe": recipe.to_dict(),
                  "time_budget": limits.seconds, "seed": seed, "val_fraction": val_fraction, "auto_lr": auto_lr,
                  "auto_batch": auto_batch, "unlabeled": identity(unlabeled),
-                 "ignore_unlabeled_labels": ignore_unlabeled_labels, "unlabeled_labels": identity(unlabeled_labels)}
+                 "ignore_unlabeled_labels": ignore_unlabeled_labels, "unlabeled_labels": identity(unlabeled_labels),
+                 "metric": metric}
     record = None
     if resume is not None:  # the arguments the fit started with
         if out is not None and Path(out).resolve() != Path(resume).resolve():
@@ -114,6 +122,7 @@ def fit(
              ("unlabeled_labels", unlabeled_labels)))
         recipe, seed, val_fraction = Recipe.from_dict(saved["recipe"]), saved["seed"], saved["val_fraction"]
         limits, ignore_unlabeled_labels = Budget(seconds=saved["time_budget"]), saved["ignore_unlabeled_labels"]
+        metric = saved.get("metric", "auto")  # a run recorded before the argument existed: auto
         if recipe.architecture.model == OBJECT and network is None:
             raise AutorecipeError(f"resume {str(resume)!r}: the run trained a model object, which a run folder does "
                                   f"not keep; pass the same model= again")
@@ -139,7 +148,13 @@ def fit(
             record.write()
         train_data, val_data = splits.train, splits.val
         warn_if_coarse(val_data)
-        recipe = resolve_flip(resolve_lr(splits.recipe), train_data)
+        warn_about_duplicates(train_data, val_data, splits.test)
+        recipe = resolve_balance_knob(resolve_flip(resolve_lr(splits.recipe), train_data), train_data)
+        counts = train_data.class_counts()
+        warn_if_imbalanced(train_data.classes, counts, recipe.data.class_balance)
+        metric = resolve_metric(metric, counts)
+        log.info("class_balance: %s; the kept epoch is the best by validation %s", recipe.data.class_balance,
+                 metric.replace("_", " "))
         pool = unlabeled_pool(unlabeled, splits, ignore_unlabeled_labels)
         method = resolve_method(recipe.data, pool is not None)
         if pool is not None:
@@ -156,18 +171,19 @@ def fit(
             images = pool.as_data(train_data.classes, unlabeled_labels)
             trained = train_with_unlabeled(recipe, train_data, val_data, images, device=dev, seed=seed,
                                            time_budget=time_budget, callbacks=[events], network=network,
-                                           keep=_kept_epoch(val_data), checkpoint=checkpoint)
+                                           keep=_kept_epoch(val_data), checkpoint=checkpoint, metric=metric)
             result, recipe, rounds = trained.result, trained.recipe, trained.rounds
         else:
             result = train(recipe, train_data, val_data, device=dev, seed=seed, time_budget=time_budget,
-                           callbacks=[events], network=network, checkpoint=checkpoint)
+                           callbacks=[events], network=network, checkpoint=checkpoint, metric=metric)
         recipe = recipe.with_values({"batch_size": result.batch_size})
         metrics = {**_metrics(result, splits, dev, seed), **_unlabeled_metrics(pool, result, rounds)}
         run = Run(result.model, recipe, train_data.classes, result.history, metrics, val_correct=result.val_correct)
         if splits.test is not None and result.best_epoch:
             test_metrics = run.evaluate(splits.test, device=str(dev))
             metrics.update(test_accuracy=test_metrics["accuracy"], test_loss=test_metrics["loss"],
-                           num_test=test_metrics["count"])
+                           test_balanced_accuracy=test_metrics["balanced_accuracy"],
+                           test_macro_f1=test_metrics["macro_f1"], num_test=test_metrics["count"])
         if result.best_epoch is None:
             log.warning("training %s before the first epoch ended; no model saved", result.status)
         run.save(out, with_model=result.best_epoch is not None)
@@ -199,7 +215,7 @@ def _default_arguments() -> dict:
     """fit's arguments, as recorded, when none is given."""
     return {"data": None, "val": None, "test": None, "recipe": Recipe.coerce(None).to_dict(), "time_budget": None,
             "seed": 0, "val_fraction": 0.1, "auto_lr": False, "auto_batch": False, "unlabeled": None,
-            "ignore_unlabeled_labels": False, "unlabeled_labels": None}
+            "ignore_unlabeled_labels": False, "unlabeled_labels": None, "metric": "auto"}
 
 
 def unlabeled_pool(source, splits: Splits, ignore_labels: bool) -> UnlabeledData | None:
@@ -264,6 +280,10 @@ def _metrics(result: TrainResult, splits: Splits, device: torch.device, seed: in
     return {
         "status": result.status, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
         "val_accuracy": best.get("val_accuracy"), "val_accuracy_interval": _interval(best, splits),
+        "val_balanced_accuracy": best.get("val_balanced_accuracy"), "val_macro_f1": best.get("val_macro_f1"),
+        "metric": result.metric,
+        "val_per_class": class_report(result.val_confusion, splits.train.classes)
+        if result.val_confusion is not None else None,
         "val_loss": best.get("val_loss"),
         "train_accuracy": best.get("train_accuracy"), "train_loss": best.get("train_loss"),
         "train_seconds": result.seconds, "decode_seconds": splits.decode_seconds,

@@ -24,14 +24,14 @@ from .files import write_atomic
 from .optimization.precision import resolve_precision
 from .recipe import Recipe
 from .training.classifier import Classifier
-from .training.scoring import predict_logits, score
+from .training.scoring import class_report, confusion_matrix, predict_logits, score
 
 log = logging.getLogger("autorecipe")
 
 FORMAT_VERSION = "1"
 BATCH = 256  # images per batch when evaluating and predicting
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                   "lr", "images_per_second", "seconds")
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_balanced_accuracy",
+                   "val_macro_f1", "lr", "images_per_second", "seconds")
 
 
 @dataclass
@@ -144,20 +144,20 @@ def as_run(run: Run | str | Path) -> Run:
 
 
 def evaluate(run: Run | str | Path, data, device: str | None = None) -> dict:
-    """Accuracy, loss, per-class accuracy and the confusion matrix of `run` on a labelled source."""
+    """Accuracy, balanced accuracy, macro-F1, loss, per-class accuracy, precision and recall, and the confusion
+    matrix of `run` on a labelled source."""
     run = as_run(run)
     images = data if isinstance(data, ImageData) else load_data(data, run.image_size, run.channels)
     images = images.with_classes(run.classes)
     if len(images) == 0:
         raise AutorecipeError(f"{images.description}: no readable images to evaluate")
     logits, labels = logits_of(run, images, device)
-    k = len(run.classes)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (labels, logits.argmax(1)), 1)
+    confusion = confusion_matrix(logits.argmax(1), labels, len(run.classes))
     support = confusion.sum(1)
     per_class = {c: float(confusion[i, i] / support[i]) for i, c in enumerate(run.classes) if support[i]}
     return {**score(logits, labels), "count": int(len(labels)), "per_class_accuracy": per_class,
-            "confusion": confusion.tolist(), "skipped": [f for f, _ in images.skipped]}
+            "per_class": class_report(confusion, run.classes), "confusion": confusion.tolist(),
+            "skipped": [f for f, _ in images.skipped]}
 
 
 def predict(run: Run | str | Path, images, top_k: int = 1, device: str | None = None) -> list[list[tuple[str, float]]]:

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data.balance import resolve_balance
+from ..data.sources import label_counts
 from ..errors import AutorecipeError
 from ..files import write_atomic
 from ..output_folder import default_folder
@@ -77,6 +79,8 @@ def ablate(source, data, *, val=None, test=None, seeds: int = 3, budget: str | N
     recipe, order = source_recipe(source), check_order(order)
     if unlabeled is None and recipe.data.semi_supervised == "auto":  # what fit trains without unlabeled images
         recipe = recipe.with_values({"semi_supervised": "none"})
+    if recipe.data.class_balance == "auto":  # as fit resolves it, on the classes' image counts
+        recipe = recipe.with_values({"class_balance": resolve_balance(recipe.data, label_counts(data))})
     check_budget(budget, seeds)
     arms, idle = plan_arms(recipe, order=order, knobs=knobs, interaction=interaction)
     if not any(arm.kind == "leave_one_out" for arm in arms):

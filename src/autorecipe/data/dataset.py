@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image
@@ -33,6 +33,7 @@ class ImageData:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     decode_seconds: float = 0.0
     from_cache: bool = False
+    paths: list[str] | None = None  # per row of x, the file it was decoded from (None: arrays)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -52,8 +53,7 @@ class ImageData:
     def subset(self, index: np.ndarray) -> ImageData:
         """The examples at positions `index`."""
         index = np.asarray(index, dtype=np.int64)
-        return ImageData(self.x, self.rows[index], self.y[index], self.classes, self.description,
-                         self.skipped, self.decode_seconds, self.from_cache)
+        return replace(self, rows=self.rows[index], y=self.y[index])
 
     def class_counts(self) -> np.ndarray:
         """Number of examples of each class."""
@@ -69,8 +69,12 @@ class ImageData:
                 f"{self.description}: class(es) {', '.join(map(repr, unknown[:5]))} are not among the model's "
                 f"classes ({', '.join(classes[:10])}{', ...' if len(classes) > 10 else ''})")
         mapping = np.array([classes.index(c) if c in classes else -1 for c in self.classes], dtype=np.int64)
-        return ImageData(self.x, self.rows, mapping[self.y], list(classes), self.description,
-                         self.skipped, self.decode_seconds, self.from_cache)
+        return replace(self, y=mapping[self.y], classes=list(classes))
+
+    def names(self, positions) -> list[str]:
+        """What the examples at `positions` are called in messages: their file paths, or "DESCRIPTION[row]"."""
+        rows = self.rows[np.asarray(positions, dtype=np.int64)]
+        return [self.paths[r] if self.paths is not None else f"{self.description}[{r}]" for r in rows]
 
 
 def load_data(
@@ -101,7 +105,8 @@ def load_data(
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[label] for label in labels], dtype=np.int64)
     return ImageData(x, keep, y, classes, source.description, skipped,
-                     time.perf_counter() - start, from_cache)
+                     time.perf_counter() - start, from_cache,
+                     list(source.paths) if isinstance(source, FileSource) else None)
 
 
 def _resolve_format(source: FileSource | ArraySource, image_size: int, channels: str) -> tuple[int, bool]:

@@ -28,3 +28,18 @@ def found_in(digests: list[bytes], others: Iterable[list[bytes]]) -> np.ndarray:
     """Per digest, whether it is among the digests of any of `others` (True: a duplicate)."""
     seen = set().union(*map(set, others))
     return np.array([d in seen for d in digests], dtype=bool)
+
+
+def digest_groups(digests: list[bytes]) -> list[np.ndarray]:
+    """Positions that share a digest, a group each (groups of two or more, largest first)."""
+    if not digests:
+        return []
+    _, inverse, counts = np.unique(np.array(digests, dtype="S16"), return_inverse=True, return_counts=True)
+    order = np.argsort(inverse, kind="stable")
+    groups = np.split(order, np.cumsum(counts)[:-1])
+    return sorted((g for g in groups if len(g) > 1), key=len, reverse=True)
+
+
+def conflicting_groups(digests: list[bytes], labels: np.ndarray) -> list[np.ndarray]:
+    """The groups of identical images (digest_groups) that carry more than one label."""
+    return [g for g in digest_groups(digests) if len(np.unique(labels[g])) > 1]

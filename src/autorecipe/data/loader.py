@@ -18,11 +18,14 @@ DEVICE_SHARE = 0.4  # largest share of free device memory the resident uint8 dat
 
 
 class BatchLoader:
-    """Iterates (images, labels) batches on `device`."""
+    """Iterates (images, labels) batches on `device`; with per-image `weights`, an epoch draws as many images
+    as it holds, with replacement, each in proportion to its weight (class-balanced sampling)."""
 
     def __init__(self, data: ImageData, device: torch.device, batch_size: int, *, shuffle: bool,
-                 drop_last: bool = False, seed: int = 0, resident: bool | None = None, workers: int | None = None):
+                 drop_last: bool = False, seed: int = 0, resident: bool | None = None, workers: int | None = None,
+                 weights: np.ndarray | None = None):
         self.data, self.device, self.shuffle = data, device, shuffle
+        self.weights = torch.as_tensor(weights, dtype=torch.float64) if weights is not None else None
         self.batch_size = max(1, min(batch_size, len(data)))
         self.drop_last = drop_last and len(data) >= self.batch_size
         self.generator = torch.Generator().manual_seed(seed)
@@ -38,7 +41,10 @@ class BatchLoader:
 
     def __iter__(self):
         n = len(self.data)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        if self.weights is not None:
+            order = torch.multinomial(self.weights, n, replacement=True, generator=self.generator)
+        else:
+            order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         batches = order[: len(self) * self.batch_size].split(self.batch_size) if self.drop_last \
             else order.split(self.batch_size)
         if self.resident:

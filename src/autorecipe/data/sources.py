@@ -33,6 +33,12 @@ class ArraySource:
     classes: list[str] | None = None
 
 
+def label_counts(spec) -> np.ndarray:
+    """Images of each class in a DATA argument, read from its labels alone (nothing decoded)."""
+    _, counts = np.unique(np.asarray(read_source(spec).labels, dtype=str), return_counts=True)
+    return counts
+
+
 def read_source(spec) -> FileSource | ArraySource:
     """Turn a DATA argument (path, built-in name or (x, y) arrays) into a source."""
     if isinstance(spec, tuple) and len(spec) == 2:

@@ -31,6 +31,7 @@ BUCKETS = ("architecture", "data", "regularization", "optimization")
 _DECLARING_MODULES = (
     "autorecipe.architecture",
     "autorecipe.data.images",
+    "autorecipe.data.balance",
     "autorecipe.regularization",
     "autorecipe.optimization",
     "autorecipe.semi",

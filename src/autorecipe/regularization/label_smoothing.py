@@ -14,7 +14,8 @@ LABEL_SMOOTHING = knob(
 )
 
 
-def training_loss(section, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def training_loss(section, logits: torch.Tensor, targets: torch.Tensor,
+                  class_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Mean cross-entropy of `logits` against class indices (N,) or class probabilities (N, K),
-    with the recipe's label smoothing."""
-    return F.cross_entropy(logits.float(), targets, label_smoothing=section.label_smoothing)
+    with the recipe's label smoothing and, when given, per-class weights (the data bucket's balancing)."""
+    return F.cross_entropy(logits.float(), targets, weight=class_weights, label_smoothing=section.label_smoothing)

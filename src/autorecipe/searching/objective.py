@@ -30,6 +30,7 @@ from ..recipe import Recipe
 from ..semi.train import train_with_unlabeled
 from ..training.callbacks import Callback
 from ..training.loop import TrainResult, train
+from ..training.scoring import balanced_scores
 from .adoption import RerunCost, baseline_trial, confirmation_folds, pack
 from .attributes import (BASELINE, CONFIRM_SEED, CONFIRMS, CUT_BY_BUDGET, EPOCH_SECONDS, EPOCHS_CHARGED, EPOCHS_RUN,
                          ERROR, FOLD_SCORES, INTERRUPTED, STATUS, STOPPED, VAL_CORRECT, VAL_IMAGES, WORKER)
@@ -65,6 +66,7 @@ class Trainer:
     cross_fit: bool = False  # confirmation reruns cross-fit the training and validation images (no --val, no --cv)
     rerun_cost: RerunCost = RerunCost()  # a confirmation rerun's cost in trials
     unlabeled: Callable[[Recipe], ImageData] | None = None  # the unlabeled images at a recipe's image size
+    metric: str = "accuracy"  # the validation score of a trial (training.scoring.METRICS)
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr(WORKER, worker_id())  # first: another worker tells a live trial by it
@@ -89,7 +91,7 @@ class Trainer:
         if result.stop_reason:
             raise optuna.TrialPruned()
         trial.set_user_attr(VAL_CORRECT, pack(result.val_correct))
-        return _best(result)
+        return _best(result, self.metric)
 
     def _cross_fit(self, trial: optuna.Trial, recipe: Recipe, train_data: ImageData, val_data: ImageData) -> float:
         """A confirmation rerun over all labelled images: trained on the other folds, scored on each in turn,
@@ -98,16 +100,17 @@ class Trainer:
         recipe = recipe.with_values({"batch_size": batch_size(recipe.optimization, len(train_data))})
         labelled = pooled(train_data, val_data)
         trial.set_user_attr(VAL_IMAGES, len(labelled))
-        correct = []
+        correct, confusion = [], 0
         for train_index, val_index in confirmation_folds(labelled.y, int(trial.user_attrs[CONFIRM_SEED])):
             epochs = TrialEpochs(self, trial, report=False, weight=len(train_index) / len(train_data))
             result = self._train(trial, recipe, labelled.subset(train_index), labelled.subset(val_index), epochs)
             if result.stop_reason:
                 raise optuna.TrialPruned()
             correct.append(result.val_correct)
+            confusion = confusion + result.val_confusion
         scored = np.concatenate(correct)  # every labelled image once, in fold order
         trial.set_user_attr(VAL_CORRECT, pack(scored))
-        return float(scored.mean())
+        return float(scored.mean()) if self.metric == "accuracy" else balanced_scores(confusion)[self.metric]
 
     def _cross_validate(self, trial: optuna.Trial, recipe: Recipe, data: ImageData) -> float:
         scores, correct = [], []
@@ -115,7 +118,7 @@ class Trainer:
         for fold, (train_index, val_index) in enumerate(splitter.split(np.zeros(len(data)), data.y)):
             epochs = TrialEpochs(self, trial, report=False)
             result = self._train(trial, recipe, data.subset(train_index), data.subset(val_index), epochs)
-            scores.append(_best(result))
+            scores.append(_best(result, self.metric))
             correct.append(result.val_correct)
             trial.report(scores[-1], fold)
             trial.set_user_attr(FOLD_SCORES, scores)
@@ -132,9 +135,11 @@ class Trainer:
         try:
             if self.unlabeled is not None and recipe.data.semi_supervised != "none":
                 result = train_with_unlabeled(recipe, train_data, val_data, self.unlabeled(recipe),
-                                              device=self.device, callbacks=[epochs], seed=seed).result
+                                              device=self.device, callbacks=[epochs], seed=seed,
+                                              metric=self.metric).result
             else:
-                result = train(recipe, train_data, val_data, device=self.device, callbacks=[epochs], seed=seed)
+                result = train(recipe, train_data, val_data, device=self.device, callbacks=[epochs], seed=seed,
+                               metric=self.metric)
         finally:
             log.removeFilter(prefix)
         trial.set_user_attr(STATUS, result.status)
@@ -190,7 +195,7 @@ class TrialEpochs(Callback):
         self.seconds.append(record["seconds"])
         trial.set_user_attr(EPOCH_SECONDS, float(np.mean(self.seconds)))
         if self.report:
-            trial.report(record.get("val_accuracy", 0.0), record["epoch"])
+            trial.report(record.get(f"val_{self.trainer.metric}", 0.0), record["epoch"])
         if self.trainer.on_epoch:
             self.trainer.on_epoch(trial, record)
         if record["epoch"] >= self.trainer.max_epochs:  # a finished trial is scored, not pruned
@@ -231,5 +236,6 @@ def _host(trial) -> str:
     return str(trial.user_attrs.get(WORKER, "")).rpartition(":")[0]
 
 
-def _best(result: TrainResult) -> float:
-    return float(result.history[result.best_epoch - 1].get("val_accuracy", 0.0))
+def _best(result: TrainResult, metric: str) -> float:
+    """The kept epoch's validation `metric`."""
+    return float(result.history[result.best_epoch - 1].get(f"val_{metric}", 0.0))

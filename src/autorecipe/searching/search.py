@@ -36,6 +36,7 @@ from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..run import Run
 from ..semi.methods import resolve_method, semi_knobs
+from ..training.scoring import resolve_metric
 from ..training.setup import resolve_flip
 from .adoption import (CONFIRM_SEEDS, RerunCost, Verdict, baseline_trial, confirmation_fits, held_back, judge,
                        queue_confirmations, rerun_next, reruns_elsewhere, waiting_reruns)
@@ -110,6 +111,7 @@ def search(
     progress: bool | LiveTrials = True,
     unlabeled=None,
     ignore_unlabeled_labels: bool = False,
+    metric: str = "auto",
 ) -> SearchResult:
     """Search recipes for `data` within `budget` (e.g. "2h", "40 trials", "300 epochs"); see the README.
 
@@ -124,7 +126,8 @@ def search(
     `progress` shows a live table of the trials in a terminal or a Jupyter notebook (False:
     silent; or a LiveTrials of your own). `unlabeled` (any source fit takes) puts the semi-supervised
     method (none, fixmatch or freematch) and its knobs in the space; a resumed search reads a path
-    given before from its settings.
+    given before from its settings. `metric` is what a trial scores (as for fit: auto is balanced accuracy on
+    imbalanced classes, else accuracy); the paired verdict against the base recipe compares per-image correctness.
     """
     out = Path(out) if out is not None else default_folder("search")
     settings = SearchSettings.for_search(out, resume, SearchSettings(
@@ -134,7 +137,7 @@ def search(
         min_epochs=min_epochs, cv=cv, storage=storage, study_name=study_name or out.resolve().name, seed=seed,
         budget=None, val_fraction=val_fraction, library=str(library) if isinstance(library, Path) else library,
         shipped_library=shipped_library, warm_start=warm_start, retrain=retrain, retrain_on_all=retrain_on_all,
-        unlabeled=_described(unlabeled), ignore_unlabeled_labels=ignore_unlabeled_labels))
+        unlabeled=_described(unlabeled), ignore_unlabeled_labels=ignore_unlabeled_labels, metric=metric))
     unlabeled = _unlabeled_source(unlabeled, settings)
     library, warm_start = settings.library, settings.warm_start
     retrain, retrain_on_all = settings.retrain, settings.retrain_on_all
@@ -177,6 +180,8 @@ def search(
                 base, search_space = _base_and_space(settings)
                 sampler_ = make_sampler(settings.sampler, search_space, settings.seed)
             pool = unlabeled_pool(unlabeled, splits, settings.ignore_unlabeled_labels)
+            settings.metric = resolve_metric(settings.metric, splits.train.class_counts())
+            log.info("a trial scores its validation %s", settings.metric.replace("_", " "))
             base = resolve_flip(splits.recipe, splits.train)
             base = base.with_values({"semi_supervised": resolve_method(base.data, pool is not None)})
             study = _open_study(settings, out, sampler_, pruner_, resume)
@@ -207,7 +212,8 @@ def search(
                               max_epochs, settings.seed, folds, on_epoch=live.refresh if live else None,
                               cross_fit=cross_fit, rerun_cost=(RerunCost.cross_fitted(len(splits.train), len(splits.val))
                                                                if cross_fit else RerunCost()),
-                              unlabeled=_unlabeled_images(unlabeled, pool, splits, splits_at, settings))
+                              unlabeled=_unlabeled_images(unlabeled, pool, splits, splits_at, settings),
+                              metric=settings.metric)
             local_seed = fresh_seed(settings.seed, study) if resume else settings.seed
             status = _optimize(study, trainer, clock, live, local_seed if settings.sampler == "tpe" else None, same,
                                retrain=retrain)
@@ -221,7 +227,7 @@ def search(
                                  budget=None if left is None else f"{max(1.0, left):.0f}s",
                                  seed=settings.seed, val_fraction=0 if retrain_on_all else settings.val_fraction,
                                  progress=live is not None, unlabeled=unlabeled,
-                                 ignore_unlabeled_labels=settings.ignore_unlabeled_labels)
+                                 ignore_unlabeled_labels=settings.ignore_unlabeled_labels, metric=settings.metric)
             return result
     finally:
         optuna.logging.set_verbosity(optuna_verbosity)

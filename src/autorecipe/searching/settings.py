@@ -38,6 +38,7 @@ class SearchSettings:
     retrain_on_all: bool = False
     unlabeled: str | None = None  # the unlabeled images' path, "arrays", or None (the semi knobs leave the space)
     ignore_unlabeled_labels: bool = False
+    metric: str = "accuracy"  # what a trial scores (training.scoring.METRICS; auto resolved on the training images)
 
     def save(self, folder: Path) -> None:
         write_atomic(folder / FILE, json.dumps(asdict(self), indent=1).encode())

@@ -49,6 +49,8 @@ class RichProgress(Callback):
                f"acc {record['train_accuracy']:.4f}"
         if "val_accuracy" in record:
             line += f" | val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.4f}"
+            if "val_balanced_accuracy" in record:
+                line += f" bal {record['val_balanced_accuracy']:.4f} F1 {record['val_macro_f1']:.4f}"
         line += f" | {record['images_per_second']:.0f} img/s"
         self.progress.console.print(line, highlight=False)
         if "val_accuracy" in record:

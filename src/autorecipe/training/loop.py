@@ -22,7 +22,7 @@ from .callbacks import Callback, Callbacks
 from .checkpoint import Checkpoint, generator_states, restore_generators
 from .classifier import Classifier
 from .gradients import GradientMonitor
-from .scoring import predict_logits, score
+from .scoring import confusion_matrix, predict_logits, score
 from .setup import build_setup
 
 log = logging.getLogger("autorecipe")
@@ -45,6 +45,8 @@ class TrainResult:
     seconds: float = 0.0
     stop_reason: str | None = None  # what a callback gave as its reason, for status "stopped"
     val_correct: np.ndarray | None = None  # per validation image, whether the kept weights classify it right
+    val_confusion: np.ndarray | None = None  # the kept weights' confusion matrix on the validation images
+    metric: str = "accuracy"  # the validation metric that chose the kept epoch (scoring.METRICS)
     gradients: dict | None = None  # the gradient-health record (training.gradients), gradients.json
 
 
@@ -52,14 +54,15 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
           seed: int = 0, time_budget: float | None = None, callbacks: Iterable[Callback] = (),
           network=None, unlabeled: ImageData | None = None,
           objective: UnlabeledObjective | None = None, keep: str = "best",
-          checkpoint: Checkpoint | None = None) -> TrainResult:
+          checkpoint: Checkpoint | None = None, metric: str = "accuracy") -> TrainResult:
     """Train the recipe's classifier on `train_data`, keeping the best weights on `val_data`
     (the weight average's, when EMA is on). `network` (an nn.Module or a factory) replaces
     the recipe's model; `callbacks` receive every step and epoch and may stop training.
     With `unlabeled` images (labelled with the true labels where known, else -1) and an
     `objective` (training.auxiliary), every step also learns from a batch of them; an epoch is
     one pass over the labelled images. `keep="last"` keeps the last epoch's weights instead of
-    the best on validation (when the validation images are too few to choose by). With a
+    the best on validation (when the validation images are too few to choose by); `metric` (scoring.METRICS)
+    is what "best" and early stopping go by. With a
     `checkpoint`, training writes its state there (training.checkpoint) and, when one was written
     before, goes on from it; a training that had ended returns its result without training.
     """
@@ -68,7 +71,8 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
     opt, reg, model = setup.recipe.optimization, setup.recipe.regularization, setup.model
     monitor = setup.stepper.monitor = GradientMonitor(model)
     events = Callbacks(callbacks)
-    batches = BatchLoader(train_data, device, setup.batch_size, shuffle=True, drop_last=True, seed=seed)
+    batches = BatchLoader(train_data, device, setup.batch_size, shuffle=True, drop_last=True, seed=seed,
+                          weights=setup.sampling_weights)
     unlabeled_loader = BatchLoader(unlabeled, device, objective.ratio * setup.batch_size, shuffle=True,
                                    drop_last=True, seed=seed + 1) if semi else None
     unlabeled_batches = _endless(unlabeled_loader) if semi else None
@@ -76,7 +80,7 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
     val_batches = BatchLoader(val_data, device, max(2 * setup.batch_size, 256), shuffle=False) if val_data else None
     stopper = EarlyStopping(reg)
     result = TrainResult(model, precision=setup.precision, batch_size=setup.batch_size, lr=opt.lr,
-                         peak_lr=setup.peak_lr)
+                         peak_lr=setup.peak_lr, metric=metric)
     total_steps, step, start, first = opt.epochs * len(batches), 0, time.perf_counter(), 1
     best_state, best_key = None, None
     saved = checkpoint.load() if checkpoint is not None else None
@@ -125,22 +129,24 @@ def train(recipe: Recipe, train_data: ImageData, val_data: ImageData | None, *, 
             record = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen,
                       **(objective.epoch_metrics() if semi else {})}
             evaluated = setup.ema.model if setup.ema is not None else model
-            correct_now = None
+            correct_now = confusion_now = None
             if val_batches is not None:
                 logits, labels = predict_logits(evaluated, val_batches, device, setup.precision, opt.channels_last,
                                                 reg.tta)
                 val, correct_now = score(logits, labels), logits.argmax(1) == labels
-                record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+                confusion_now = confusion_matrix(logits.argmax(1), labels, logits.shape[1])
+                record.update({f"val_{name}": value for name, value in val.items()})
             record.update(lr=lr, images_per_second=seen / train_seconds, seconds=time.perf_counter() - epoch_start)
             result.history.append(record)
             log.info("epoch %s", {k: round(v, 5) if isinstance(v, float) else v for k, v in record.items()})
-            key = (record.get("val_accuracy", 0.0), -record.get("val_loss", 0.0))
+            key = (record.get(f"val_{metric}", 0.0), -record.get("val_loss", 0.0))
             if val_batches is None or keep == "last" or best_key is None or key > best_key:
                 best_key, result.best_epoch, result.val_correct = key, epoch, correct_now
+                result.val_confusion = confusion_now
                 best_state = copy.deepcopy(evaluated.state_dict())
 
             # Stop early: a callback's request, the time budget, or no more progress on validation
-            no_progress = val_batches is not None and stopper.should_stop(record["val_accuracy"])
+            no_progress = val_batches is not None and stopper.should_stop(record[f"val_{metric}"])
             result.stop_reason = events.on_epoch(record) or step_stop
             result.status = _ending(result.stop_reason, out_of_time, no_progress)
             if result.status != "completed":
@@ -170,7 +176,7 @@ def _state(setup, generators: list[torch.Generator], stopper: EarlyStopping, res
     return {"finished": False, "setup": setup.state_dict(),
             "generators": generator_states(setup.mix_rng, generators),
             "stopper": (stopper.best, stopper.waited), "best_state": best_state,
-            "val_correct": _tensor(result.val_correct),
+            "val_correct": _tensor(result.val_correct), "val_confusion": _tensor(result.val_confusion),
             "loop": {"step": step, "elapsed": elapsed, "history": result.history, "best_epoch": result.best_epoch,
                      "best_key": best_key, "gradients": setup.stepper.monitor.state_dict()}}
 
@@ -185,6 +191,7 @@ def _resume(saved: dict, setup, generators: list[torch.Generator], stopper: Earl
     loop = saved["loop"]
     result.history, result.best_epoch = loop["history"], loop["best_epoch"]
     result.val_correct = saved["val_correct"].numpy() if saved["val_correct"] is not None else None
+    result.val_confusion = _array(saved.get("val_confusion"))
     best_key = tuple(loop["best_key"]) if loop["best_key"] else None
     return loop["step"], loop["elapsed"], saved["best_state"], best_key
 
@@ -192,9 +199,10 @@ def _resume(saved: dict, setup, generators: list[torch.Generator], stopper: Earl
 def _finished_state(result: TrainResult) -> dict:
     """A checkpoint of a training that ended: the kept weights and the result."""
     fields = ("history", "status", "best_epoch", "precision", "batch_size", "lr", "peak_lr", "seconds", "stop_reason",
+              "metric",
               "gradients")
     return {"finished": True, "model": result.model.state_dict(), "val_correct": _tensor(result.val_correct),
-            "result": {name: getattr(result, name) for name in fields}}
+            "val_confusion": _tensor(result.val_confusion), "result": {name: getattr(result, name) for name in fields}}
 
 
 def _finished_result(saved: dict, result: TrainResult) -> TrainResult:
@@ -203,11 +211,16 @@ def _finished_result(saved: dict, result: TrainResult) -> TrainResult:
     for name, value in saved["result"].items():
         setattr(result, name, value)
     result.val_correct = saved["val_correct"].numpy() if saved["val_correct"] is not None else None
+    result.val_confusion = _array(saved.get("val_confusion"))  # None in a checkpoint written before it
     return result
 
 
 def _tensor(values: np.ndarray | None) -> torch.Tensor | None:
     return torch.from_numpy(np.asarray(values)) if values is not None else None
+
+
+def _array(values: torch.Tensor | None) -> np.ndarray | None:
+    return values.numpy() if values is not None else None
 
 
 def _endless(batches: BatchLoader):

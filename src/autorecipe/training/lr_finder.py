@@ -110,7 +110,8 @@ def find_lr(recipe: Recipe, train_data: ImageData, device: torch.device, seed: i
     lr knob is) and the curve."""
     setup = build_setup(recipe, train_data, device, seed, network, ema=False, compile=False, copy_network=True)
     recipe, batch = setup.recipe, setup.batch_size
-    batches = BatchLoader(train_data, device, batch, shuffle=True, drop_last=True, seed=seed)
+    batches = BatchLoader(train_data, device, batch, shuffle=True, drop_last=True, seed=seed,
+                          weights=setup.sampling_weights)
     setup.model.train()
     curve = lr_range_test(setup.model, setup.optimizer, lambda x, y: setup.step(x, y)[0], batches, steps=steps)
     scale = peak_lr(recipe.optimization, batch) / recipe.optimization.lr

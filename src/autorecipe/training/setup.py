@@ -22,6 +22,7 @@ from torch import nn
 
 from ..architecture.pretrained import layers, load_pretrained
 from ..architecture.registry import sgd_lr
+from ..data.balance import class_weights, resolve_balance, sampling_weights
 from ..data.dataset import ImageData
 from ..errors import AutorecipeError
 from ..optimization.compilation import compiled
@@ -66,6 +67,13 @@ def resolve_flip(recipe: Recipe, train_data: ImageData) -> Recipe:
     return recipe.with_values({"hflip": keep})
 
 
+def resolve_balance_knob(recipe: Recipe, train_data: ImageData) -> Recipe:
+    """`recipe` with class_balance auto decided on the training images' class counts; else as it is."""
+    if recipe.data.class_balance != "auto":
+        return recipe
+    return recipe.with_values({"class_balance": resolve_balance(recipe.data, train_data.class_counts())})
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (model initialization and augmentation)."""
     random.seed(seed)
@@ -92,6 +100,8 @@ class TrainingSetup:
     num_classes: int
     mix_rng: np.random.Generator
     objective: UnlabeledObjective | None = None  # learning from unlabeled images too (training.auxiliary)
+    class_weights: torch.Tensor | None = None  # per-class loss weights (data.balance), on the device
+    sampling_weights: np.ndarray | None = None  # per-image sampling weights (data.balance)
 
     def state_dict(self) -> dict:
         """Everything of the setup that training changes: weights, optimizer, step, weight average, objective
@@ -124,7 +134,7 @@ class TrainingSetup:
         with autocast(self.device, self.precision):
             logits = self.forward(x)
         logits, view_logits = logits[:len(y)], logits[len(y):]
-        loss = training_loss(reg, logits, target)
+        loss = training_loss(reg, logits, target, self.class_weights)
         supervised = loss.detach()
         if unlabeled is not None:
             loss = loss + self.objective.loss(view_logits, progress, unlabeled[1])
@@ -139,7 +149,7 @@ def build_setup(recipe: Recipe, train_data: ImageData, device: torch.device, see
     """Build the setup for `recipe` on `train_data`. `network` (an nn.Module or a factory) replaces the
     recipe's model; with `copy_network` a module is copied, so the caller's stays untouched; `objective`
     learns from unlabeled images (training.auxiliary)."""
-    recipe = resolve_flip(resolve_lr(recipe), train_data)
+    recipe = resolve_balance_knob(resolve_flip(resolve_lr(recipe), train_data), train_data)
     opt, reg = recipe.optimization, recipe.regularization
     seed_everything(seed)
 
@@ -169,5 +179,10 @@ def build_setup(recipe: Recipe, train_data: ImageData, device: torch.device, see
         raise AutorecipeError(f"a training batch of {batch} image with batch normalization: batch norm needs at "
                               "least 2 images a batch; give more training images, a batch_size of 2 or more, or "
                               "normalization: group (or layer)")
+    # Imbalanced classes: per-class loss weights or per-image sampling weights
+    counts = train_data.class_counts()
+    weights = class_weights(recipe.data.class_balance, counts, recipe.data.balance_beta)
     return TrainingSetup(recipe, model, parts, optimizer, augment, average, stepper, forward, precision, batch,
-                         peak_lr(opt, batch), device, len(train_data.classes), mix_rng, objective)
+                         peak_lr(opt, batch), device, len(train_data.classes), mix_rng, objective,
+                         torch.tensor(weights, dtype=torch.float32, device=device) if weights is not None else None,
+                         sampling_weights(recipe.data.class_balance, train_data.y, len(train_data.classes)))
