@@ -68,7 +68,7 @@ def test_the_knobs_change_the_loss_or_the_sampling_as_declared():
     assert setups["inverse_frequency"].class_weights.tolist() == pytest.approx(
         class_weights("inverse_frequency", np.array([60, 6]), 0.999).tolist())
     logits, targets = torch.tensor([[2.0, 0.0], [2.0, 0.0]]), torch.tensor([0, 1])
-    from autorecipe.regularization.label_smoothing import training_loss
+    from autorecipe.regularization.loss import training_loss
     reg = setups["none"].recipe.regularization
     plain = training_loss(reg, logits, targets)
     weighted = training_loss(reg, logits, targets, setups["inverse_frequency"].class_weights)

@@ -16,7 +16,7 @@ from autorecipe.optimization.optimizers import OPTIMIZERS
 from autorecipe.regularization.augment import build_augmentation
 from autorecipe.regularization.early_stopping import EarlyStopping
 from autorecipe.regularization.ema import Ema
-from autorecipe.regularization.label_smoothing import training_loss
+from autorecipe.regularization.loss import training_loss
 from autorecipe.regularization.mixing import mix
 from autorecipe.regularization.tta import shift, tta_logits, views
 from autorecipe.regularization.weight_decay import attach_penalties, decay_mode, parameter_groups

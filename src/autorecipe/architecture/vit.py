@@ -50,8 +50,21 @@ class PatchEmbed(nn.Module):
         self.position = nn.Parameter(torch.randn(1, tokens + 1, dim) * POSITION_STD)
 
     def forward(self, x):
-        x = self.proj(x).flatten(2).transpose(1, 2)
-        return torch.cat([self.cls.expand(len(x), -1, -1), x], 1) + self.position
+        x = self.proj(x)
+        grid = x.shape[-2:]
+        x = x.flatten(2).transpose(1, 2)
+        return torch.cat([self.cls.expand(len(x), -1, -1), x], 1) + self.positions(grid)
+
+    def positions(self, grid: torch.Size) -> torch.Tensor:
+        """The position embeddings, resized (bicubically) to a grid of another size than the one built for
+        (images trained smaller than they are evaluated: the data bucket's train_size)."""
+        side = int(round((self.position.shape[1] - 1) ** 0.5))
+        if tuple(grid) == (side, side):
+            return self.position
+        cls, rest = self.position[:, :1], self.position[:, 1:]
+        rest = rest.reshape(1, side, side, -1).permute(0, 3, 1, 2)
+        rest = F.interpolate(rest, size=tuple(grid), mode="bicubic", align_corners=False)
+        return torch.cat([cls, rest.flatten(2).transpose(1, 2)], 1)
 
 
 class Attention(nn.Module):

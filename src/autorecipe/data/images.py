@@ -17,7 +17,8 @@ AUTO_SIZE_LIMITS = (16, 224)
 IMAGE_SIZE = knob(
     "image_size", bucket="data", default=0, baseline=0, valid=Interval(int, 0, 1024),
     search=IntRange(16, 224, log=True),
-    doc="Side of the square training images in pixels; 0 = automatic: the images' own size "
+    doc="Side of the square images in pixels, as the model is evaluated and exported (train_size may train "
+        "smaller); 0 = automatic: the images' own size "
         "when they all share one (at most 224), else their median shorter side clipped to 16..224.",
 )
 CHANNELS = knob(

@@ -32,6 +32,7 @@ _DECLARING_MODULES = (
     "autorecipe.architecture",
     "autorecipe.data.images",
     "autorecipe.data.balance",
+    "autorecipe.data.resolution",
     "autorecipe.regularization",
     "autorecipe.optimization",
     "autorecipe.semi",

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..architecture.pretrained import layers, load_pretrained
 from ..architecture.registry import sgd_lr
 from ..data.balance import class_weights, resolve_balance, sampling_weights
 from ..data.dataset import ImageData
+from ..data.resolution import training_size, training_sizes
 from ..errors import AutorecipeError
 from ..optimization.compilation import compiled
 from ..optimization.finetune import layerwise_groups
@@ -33,7 +35,7 @@ from ..optimization.schedule import batch_size, peak_lr
 from ..recipe import Recipe
 from ..regularization.augment import FLIP_SAMPLE, build_augmentation, flips_keep_classes
 from ..regularization.ema import Ema, build_ema
-from ..regularization.label_smoothing import training_loss
+from ..regularization.loss import training_loss
 from ..regularization.mixing import mix
 from ..regularization.weight_decay import attach_penalties, decay_mode, parameter_groups
 from .auxiliary import UnlabeledObjective
@@ -130,7 +132,7 @@ class TrainingSetup:
             x, target = mix(reg, self.augment(x), y, self.num_classes, self.mix_rng)
             if unlabeled is not None:
                 x = torch.cat([x, self.objective.views(unlabeled[0])])
-            x = layout(x, channels_last)
+            x = layout(resized(x, training_size(self.recipe.data, x.shape[-1], progress)), channels_last)
         with autocast(self.device, self.precision):
             logits = self.forward(x)
         logits, view_logits = logits[:len(y)], logits[len(y):]
@@ -141,6 +143,32 @@ class TrainingSetup:
         if self.stepper.backward(loss) and self.ema is not None:
             self.ema.update()
         return supervised, logits.detach()
+
+
+def resized(x: torch.Tensor, size: int) -> torch.Tensor:
+    """A batch of square images at `size` px (antialiased when smaller)."""
+    if x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
+def check_training_sizes(recipe: Recipe, model: nn.Module, channels: int, image_size: int,
+                         device: torch.device) -> None:
+    """A model built for `image_size` px must also take the smaller sizes train_size trains at."""
+    sizes = [s for s in training_sizes(recipe.data, image_size) if s != image_size]
+    if not sizes:
+        return
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(2, channels, min(sizes), min(sizes), device=device))
+    except (RuntimeError, ValueError) as error:
+        raise AutorecipeError(f"train_size {recipe.data.train_size}: the model built for {image_size} px images "
+                              f"does not take {min(sizes)} px ones ({type(error).__name__}: {error}); use "
+                              f"train_size 1.0 with this model") from None
+    finally:
+        model.train(was_training)
 
 
 def build_setup(recipe: Recipe, train_data: ImageData, device: torch.device, seed: int = 0, network=None, *,
@@ -161,6 +189,7 @@ def build_setup(recipe: Recipe, train_data: ImageData, device: torch.device, see
     sample = train_data.rows[:: max(1, len(train_data) // NORMALIZE_SAMPLE)]
     model.normalize.fit(opt, train_data.x[np.sort(sample)])
     model.to(device=device, memory_format=torch.channels_last if opt.channels_last else torch.contiguous_format)
+    check_training_sizes(recipe, model, train_data.channels, train_data.image_size, device)
 
     # The optimizer over layer-wise groups, with the recipe's penalties in its optimizer's form
     parts = layers(model.network)
@@ -185,4 +214,13 @@ def build_setup(recipe: Recipe, train_data: ImageData, device: torch.device, see
     return TrainingSetup(recipe, model, parts, optimizer, augment, average, stepper, forward, precision, batch,
                          peak_lr(opt, batch), device, len(train_data.classes), mix_rng, objective,
                          torch.tensor(weights, dtype=torch.float32, device=device) if weights is not None else None,
-                         sampling_weights(recipe.data.class_balance, train_data.y, len(train_data.classes)))
+                         _draws(recipe, train_data))
+
+
+def _draws(recipe: Recipe, train_data: ImageData) -> np.ndarray | None:
+    """Per-image sampling weights: class-balanced sampling's, times the data's own (down-weighted examples);
+    None: every image once an epoch."""
+    balanced = sampling_weights(recipe.data.class_balance, train_data.y, len(train_data.classes))
+    if train_data.weights is None:
+        return balanced
+    return train_data.weights * (balanced if balanced is not None else 1.0)
