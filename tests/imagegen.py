@@ -43,3 +43,18 @@ def sides(count: int, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.nda
         top = int(rng.integers(0, size // 2))
         x[i, top:top + size // 2, column] = 230
     return x, y
+
+
+def scene(seed: int, size: int = 48) -> Image.Image:
+    """A distinct natural-looking RGB image a seed: soft coloured blobs over a wave, contrast stretched."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    img = np.zeros((size, size, 3))
+    for _ in range(6):
+        cx, cy, r = rng.random(3)
+        r = 0.05 + 0.3 * r
+        img += np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r))[..., None] * rng.random(3)
+    fx, fy = rng.integers(1, 5, 2)
+    img += 0.3 * np.sin(2 * np.pi * (fx * xx + fy * yy) + rng.random() * 6)[..., None] * rng.random(3)
+    img = (img - img.min()) / (img.max() - img.min() + 1e-9)
+    return Image.fromarray((img * 255).astype(np.uint8))

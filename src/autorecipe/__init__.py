@@ -8,6 +8,7 @@
     parts = autorecipe.ablate(found.path, "path/to/images", seeds=3, budget="10 epochs")
     table = autorecipe.compare(found.path, "path/to/images", vary={"activation": ["relu", "gelu"]})
     autorecipe.report(run.path)                      # report.html: data, curves, results, saliency
+    found = autorecipe.diagnose("path/to/images", budget="10m")  # found.needs: what the data needs next
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from .errors import AutorecipeError
 from .recipe import Recipe
 from .version import __version__
 
-__all__ = ["AutorecipeError", "Recipe", "Run", "ablate", "compare", "evaluate", "fit", "load", "predict", "report", "search"]
+__all__ = ["AutorecipeError", "Recipe", "Run", "ablate", "compare", "diagnose", "evaluate", "fit", "load", "predict",
+           "report", "search"]
 
 if TYPE_CHECKING:
     from .ablation import ablate, compare
+    from .diagnosing import diagnose
     from .fitting import fit
     from .reporting import report
     from .run import Run, evaluate, predict
@@ -48,6 +51,9 @@ def __getattr__(name: str):
     if name in ("ablate", "compare"):
         from . import ablation
         return getattr(ablation, name)
+    if name == "diagnose":
+        from .diagnosing import diagnose
+        return diagnose
     if name == "report":
         from .reporting import report
         return report

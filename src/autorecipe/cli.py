@@ -92,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--metric", default="auto",
                      help="the validation score that chooses the kept epoch: auto (default: balanced_accuracy when the "
                           "training classes are imbalanced, else accuracy), accuracy, balanced_accuracy or macro_f1")
+    fit.add_argument("--flagged", metavar="DIR|CSV",
+                     help="training images whose label is probably wrong: diagnose's --out folder or its "
+                          "label_issues.csv")
+    fit.add_argument("--flagged-action", choices=("drop", "downweight"), default="drop",
+                     help="leave the flagged images out (default), or draw each in proportion to its label quality")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     fit.set_defaults(command=_fit)
@@ -200,6 +205,28 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     compare.set_defaults(command=_compare)
 
+    diagnose = commands.add_parser("diagnose", help="what the data needs next: duplicates, probably wrong labels, "
+                                                    "balance, a learning curve, the fit verdict")
+    diagnose.add_argument("data", help="the data, as fit takes it")
+    diagnose.add_argument("--val", help="validation data (any source); default: a stratified split of DATA")
+    diagnose.add_argument("--test", help="test data (any source), checked for duplicates of training images")
+    diagnose.add_argument("--budget", help="the time or epochs all the fits share: e.g. 10m, '40 epochs' "
+                                           "(default: the recipe's epochs a fit)")
+    diagnose.add_argument("--checks-only", action="store_true",
+                          help="train nothing: balance, sizes, colour modes, unreadable files, duplicates")
+    diagnose.add_argument("--folds", type=int, default=4, help="folds of the out-of-fold predictions (default 4)")
+    diagnose.add_argument("--near-distance", type=int, default=6,
+                          help="bits of 64 within which perceptual hashes are near-duplicates (0..7, default 6)")
+    diagnose.add_argument("--recipe", help="recipe YAML file of the fits (default: fit's default recipe)")
+    diagnose.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
+                          help="override a knob of the fits' recipe (repeatable)")
+    diagnose.add_argument("--val-fraction", type=float, default=0.1, help="held-out share without --val (default 0.1)")
+    diagnose.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    diagnose.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    diagnose.add_argument("--out", help="output folder (default: runs/diagnose-DATE-TIME)")
+    diagnose.add_argument("--json", action="store_true", help="print diagnose.json instead of the tables")
+    diagnose.set_defaults(command=_diagnose)
+
     report = commands.add_parser("report", help="(re)write the HTML report of a run, search, ablation or comparison "
                                                 "folder: report.html, and its numbers in summary.json")
     report.add_argument("folder", metavar="DIR", help="the --out folder of a fit, search, ablate or compare")
@@ -241,7 +268,8 @@ def _fit(args) -> int:
               epochs=args.epochs, budget=args.budget, time_budget=args.time_budget, device=args.device, out=args.out,
               seed=args.seed, val_fraction=args.val_fraction, auto_lr=args.auto_lr, auto_batch=args.auto_batch,
               progress=False if args.quiet else RichProgress(err), on_data=show, unlabeled=args.unlabeled,
-              ignore_unlabeled_labels=args.unlabeled_ignore_labels, resume=args.resume, metric=args.metric)
+              ignore_unlabeled_labels=args.unlabeled_ignore_labels, resume=args.resume, metric=args.metric,
+              flagged=args.flagged, flagged_action=args.flagged_action)
     m = run.metrics
     table = Table(title="autorecipe fit", show_header=False)
     rows = [("status", m["status"]), ("best epoch", f"{m['best_epoch']} of {m['epochs_run']}"),
@@ -251,6 +279,9 @@ def _fit(args) -> int:
             ("validation loss", _num(m["val_loss"]))]
     if m.get("metric") not in (None, "accuracy"):
         rows.append(("kept epoch chosen by", m["metric"].replace("_", " ")))
+    if "flagged_images" in m:
+        rows.append(("flagged labels", f"{m['flagged_images']} training images "
+                                       f"{'dropped' if m['flagged_action'] == 'drop' else 'down-weighted'}"))
     if "test_accuracy" in m:
         rows += [("test accuracy", _pct(m["test_accuracy"])),
                  ("test balanced accuracy", _pct(m.get("test_balanced_accuracy"))), ("test loss", _num(m["test_loss"]))]
@@ -379,6 +410,59 @@ def _compare(args) -> int:
     out.print(f"saved to {escape(str(result.path))}", highlight=False, soft_wrap=True)
     if not args.no_report:
         _write_report(result.path, device=args.device)
+    return 0
+
+
+def _diagnose(args) -> int:
+    from .diagnosing import diagnose
+
+    def planned(fits, estimate: str) -> None:
+        err.print(f"{len(fits)} fit(s) to run: {', '.join(f.name for f in fits)}; {estimate}", highlight=False)
+
+    def finished(outcome, number: int, total: int) -> None:
+        accuracy = outcome.val_correct.mean() if outcome.val_correct is not None else None
+        err.print(f"[{number}/{total}] {outcome.fit.name} ({len(outcome.fit.positions)} images): "
+                  f"{_pct(accuracy)} ({outcome.seconds:.0f} s)", highlight=False)
+
+    found = diagnose(args.data, val=args.val, test=args.test, out=args.out, budget=args.budget,
+                     checks_only=args.checks_only, recipe=args.recipe, overrides=args.overrides, folds=args.folds,
+                     device=args.device, seed=args.seed, val_fraction=args.val_fraction,
+                     near_distance=args.near_distance, on_plan=planned, on_fit=finished)
+    summary = found.to_dict()
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0
+    sets = Table(title="autorecipe diagnose: the data")
+    for column in ("set", "images", "classes", "imbalance", "sizes", "colour modes", "unreadable"):
+        sets.add_column(column)
+    for role, entry in found.sets.items():
+        sizes = ", ".join(f"{k} ({v})" for k, v in list(entry.get("sizes", {}).items())[:3]) or "-"
+        modes = ", ".join(f"{k} ({v})" for k, v in entry.get("modes", {}).items()) or "-"
+        sets.add_row(role, str(entry["images"]), str(len(entry["classes"])), f"{entry['imbalance_ratio']:.1f}x",
+                     escape(sizes), escape(modes), str(len(entry["unreadable"])))
+    out.print(sets)
+    if found.duplicates:
+        pairs = Table(title=f"duplicates: {len(found.duplicates)} pair(s), the closest")
+        for column in ("kind", "bits", "image", "label", "its duplicate", "label "):
+            pairs.add_column(column)
+        for p in found.duplicates[:10]:
+            pairs.add_row(p["kind"], str(p["distance"]), escape(f"{p['set_a']}: {p['image_a']}"), escape(p["label_a"]),
+                          escape(f"{p['set_b']}: {p['image_b']}"), escape(p["label_b"]))
+        out.print(pairs)
+    if found.label_issues:
+        issues = Table(title=f"probably wrong labels: {len(found.label_issues)}, the likeliest")
+        for column in ("rank", "image", "label", "predicted", "label quality"):
+            issues.add_column(column)
+        for row in found.label_issues[:10]:
+            issues.add_row(str(row["rank"]), escape(row["image"]), escape(row["label"]), escape(row["predicted"]),
+                           f"{row['label_quality']:.3f}")
+        out.print(issues)
+    for line in ([found.learning_curve["text"]] if found.learning_curve else []) + (
+            [f"fit verdict: {found.verdict['text']}"] if found.verdict else []):
+        out.print(escape(line), highlight=False, soft_wrap=True)
+    for number, need in enumerate(found.needs, 1):
+        out.print(f"[bold]needs {number}:[/] {escape(need['text'])}", highlight=False, soft_wrap=True)
+    out.print(f"saved to {escape(str(found.path))}", highlight=False, soft_wrap=True)
     return 0
 
 

@@ -16,7 +16,9 @@ from .architecture.custom import OBJECT, importable_name
 from .budget import Budget, parse_budget
 from .data.balance import warn_if_imbalanced
 from .data.checks import warn_about_duplicates
-from .data.dataset import ImageData
+from .data.dataset import ImageData, check_trainable
+from .data.label_issues import apply_flagged, read_flagged
+from .data.resolution import training_sizes
 from .data.split import Splits, check_fraction, load_splits
 from .data.unlabeled import UnlabeledData, load_unlabeled
 from .device import choose_device, describe_device
@@ -70,6 +72,8 @@ def fit(
     unlabeled_labels=None,
     resume: str | Path | None = None,
     metric: str = "auto",
+    flagged: str | Path | None = None,
+    flagged_action: str = "drop",
 ) -> Run:
     """Train a classifier on `data` with the default (or given) recipe and save it to `out`.
 
@@ -109,7 +113,7 @@ def fit(
                  "time_budget": limits.seconds, "seed": seed, "val_fraction": val_fraction, "auto_lr": auto_lr,
                  "auto_batch": auto_batch, "unlabeled": identity(unlabeled),
                  "ignore_unlabeled_labels": ignore_unlabeled_labels, "unlabeled_labels": identity(unlabeled_labels),
-                 "metric": metric}
+                 "metric": metric, "flagged": identity(flagged), "flagged_action": flagged_action}
     record = None
     if resume is not None:  # the arguments the fit started with
         if out is not None and Path(out).resolve() != Path(resume).resolve():
@@ -123,6 +127,8 @@ def fit(
         recipe, seed, val_fraction = Recipe.from_dict(saved["recipe"]), saved["seed"], saved["val_fraction"]
         limits, ignore_unlabeled_labels = Budget(seconds=saved["time_budget"]), saved["ignore_unlabeled_labels"]
         metric = saved.get("metric", "auto")  # a run recorded before the argument existed: auto
+        flagged = flagged if flagged is not None else saved.get("flagged")
+        flagged_action = saved.get("flagged_action", "drop")
         if recipe.architecture.model == OBJECT and network is None:
             raise AutorecipeError(f"resume {str(resume)!r}: the run trained a model object, which a run folder does "
                                   f"not keep; pass the same model= again")
@@ -147,6 +153,10 @@ def fit(
             record = FitRecord(out, arguments)
             record.write()
         train_data, val_data = splits.train, splits.val
+        flagged_count = 0
+        if flagged is not None:
+            train_data, flagged_count = _act_on_flagged(train_data, flagged, flagged_action)
+            splits.train = train_data
         warn_if_coarse(val_data)
         warn_about_duplicates(train_data, val_data, splits.test)
         recipe = resolve_balance_knob(resolve_flip(resolve_lr(splits.recipe), train_data), train_data)
@@ -177,7 +187,10 @@ def fit(
             result = train(recipe, train_data, val_data, device=dev, seed=seed, time_budget=time_budget,
                            callbacks=[events], network=network, checkpoint=checkpoint, metric=metric)
         recipe = recipe.with_values({"batch_size": result.batch_size})
-        metrics = {**_metrics(result, splits, dev, seed), **_unlabeled_metrics(pool, result, rounds)}
+        metrics = {**_metrics(result, splits, dev, seed), **_unlabeled_metrics(pool, result, rounds),
+                   "image_size": train_data.image_size,
+                   "train_image_sizes": training_sizes(recipe.data, train_data.image_size),
+                   **({"flagged_images": flagged_count, "flagged_action": flagged_action} if flagged else {})}
         run = Run(result.model, recipe, train_data.classes, result.history, metrics, val_correct=result.val_correct)
         if splits.test is not None and result.best_epoch:
             test_metrics = run.evaluate(splits.test, device=str(dev))
@@ -215,7 +228,24 @@ def _default_arguments() -> dict:
     """fit's arguments, as recorded, when none is given."""
     return {"data": None, "val": None, "test": None, "recipe": Recipe.coerce(None).to_dict(), "time_budget": None,
             "seed": 0, "val_fraction": 0.1, "auto_lr": False, "auto_batch": False, "unlabeled": None,
-            "ignore_unlabeled_labels": False, "unlabeled_labels": None, "metric": "auto"}
+            "ignore_unlabeled_labels": False, "unlabeled_labels": None, "metric": "auto", "flagged": None,
+            "flagged_action": "drop"}
+
+
+def _act_on_flagged(train_data: ImageData, flagged, action: str) -> tuple[ImageData, int]:
+    """The training images with those flagged as probably mislabelled dropped or down-weighted."""
+    listed = read_flagged(flagged)
+    train_data, count = apply_flagged(train_data, listed, action)
+    if listed and not count:
+        text = (f"flagged: none of the {len(listed)} images listed in {flagged} is a training image (their "
+                f"names, e.g. {next(iter(listed))!r}, are not the training data's); nothing dropped")
+        log.warning("%s", text)
+        warnings.warn(text, AutorecipeWarning, stacklevel=3)
+    else:
+        log.info("flagged: %d training images %s (listed as probably mislabelled in %s)", count,
+                 "dropped" if action == "drop" else "down-weighted", flagged)
+    check_trainable(train_data)
+    return train_data, count
 
 
 def unlabeled_pool(source, splits: Splits, ignore_labels: bool) -> UnlabeledData | None:

@@ -1,5 +1,6 @@
-"""Checks of a fit's data that need no training: identical images under two labels, and images shared by the
-training, validation and test sets (each a warning: a conflicting label or a leak changes what the scores mean).
+"""Checks of the data that need no training: identical images under two labels, and images shared by the
+training, validation and test sets (at fit, each a warning: a conflicting label or a leak changes what the
+scores mean); near-duplicates within and across the sets, listed pair by pair (diagnose).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 
 from ..errors import AutorecipeWarning
 from .dataset import ImageData
-from .duplicates import conflicting_groups, found_in, pixel_digests
+from .duplicates import MIN_NEAR_SIZE, NEAR_DISTANCE, conflicting_groups, digest_groups, found_in, near_pairs, perceptual_hashes, pixel_digests
 
 log = logging.getLogger("autorecipe")
 
@@ -50,3 +51,39 @@ def _labelled_pair(data: ImageData, group: np.ndarray) -> str:
 def _warn(text: str) -> None:
     log.warning("%s", text)
     warnings.warn(text, AutorecipeWarning, stacklevel=4)
+
+
+def duplicate_pairs(sets: dict[str, ImageData], max_distance: int = NEAR_DISTANCE) -> list[dict]:
+    """Every pair of exact or near-duplicate images within and across `sets` (role: data), closest first:
+    kind (exact: identical pixels; near: perceptual hashes within `max_distance` bits), the distance, and
+    each image's set, name (its path as given) and label; `conflict` when the labels differ. Images under
+    MIN_NEAR_SIZE pixels are compared exactly only."""
+    roles = list(sets)
+    digests = sum((pixel_digests(d.x, d.rows) for d in sets.values()), [])
+    owner = np.concatenate([np.full(len(d), k) for k, d in enumerate(sets.values())])
+    position = np.concatenate([np.arange(len(d)) for d in sets.values()])
+    if next(iter(sets.values())).image_size >= MIN_NEAR_SIZE:
+        hashes = np.concatenate([perceptual_hashes(d.x, d.rows) for d in sets.values()])
+        first, second, distance = near_pairs(hashes, max_distance)
+    else:
+        log.info("images of %d px: too small for perceptual hashes; exact duplicates only",
+                 next(iter(sets.values())).image_size)
+        first, second = _exact_pairs(digests)
+        distance = np.zeros(len(first), np.int64)
+    rows = []
+    for i, j, bits in zip(first.tolist(), second.tolist(), distance.tolist()):
+        a, b = sets[roles[owner[i]]], sets[roles[owner[j]]]
+        label_a, label_b = a.classes[a.y[position[i]]], b.classes[b.y[position[j]]]
+        rows.append({"kind": "exact" if digests[i] == digests[j] else "near", "distance": bits,
+                     "set_a": roles[owner[i]], "image_a": a.names([position[i]])[0], "label_a": label_a,
+                     "set_b": roles[owner[j]], "image_b": b.names([position[j]])[0], "label_b": label_b,
+                     "conflict": label_a != label_b})
+    rows.sort(key=lambda r: (r["kind"] != "exact", r["distance"]))
+    return rows
+
+
+def _exact_pairs(digests: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (i < j) of identical digests."""
+    pairs = [(int(a), int(b)) for group in digest_groups(digests) for k, a in enumerate(np.sort(group))
+             for b in np.sort(group)[k + 1:]]
+    return np.array([a for a, _ in pairs], np.int64), np.array([b for _, b in pairs], np.int64)

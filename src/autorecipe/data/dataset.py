@@ -34,6 +34,7 @@ class ImageData:
     decode_seconds: float = 0.0
     from_cache: bool = False
     paths: list[str] | None = None  # per row of x, the file it was decoded from (None: arrays)
+    weights: np.ndarray | None = None  # per example, how often training draws it (None: uniformly)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -53,7 +54,8 @@ class ImageData:
     def subset(self, index: np.ndarray) -> ImageData:
         """The examples at positions `index`."""
         index = np.asarray(index, dtype=np.int64)
-        return replace(self, rows=self.rows[index], y=self.y[index])
+        return replace(self, rows=self.rows[index], y=self.y[index],
+                       weights=self.weights[index] if self.weights is not None else None)
 
     def class_counts(self) -> np.ndarray:
         """Number of examples of each class."""
