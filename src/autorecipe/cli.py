@@ -436,8 +436,8 @@ def _diagnose(args) -> int:
     for column in ("set", "images", "classes", "imbalance", "sizes", "colour modes", "unreadable"):
         sets.add_column(column)
     for role, entry in found.sets.items():
-        sizes = ", ".join(f"{k} ({v})" for k, v in list(entry.get("sizes", {}).items())[:3]) or "-"
-        modes = ", ".join(f"{k} ({v})" for k, v in entry.get("modes", {}).items()) or "-"
+        sizes = ", ".join(f"{k} ({v})" for k, v in list(entry.get("sizes", {}).items())[:3]) or "(split of train)"
+        modes = ", ".join(f"{k} ({v})" for k, v in entry.get("modes", {}).items()) or "(split of train)"
         sets.add_row(role, str(entry["images"]), str(len(entry["classes"])), f"{entry['imbalance_ratio']:.1f}x",
                      escape(sizes), escape(modes), str(len(entry["unreadable"])))
     out.print(sets)
