@@ -175,3 +175,20 @@ def test_search_scores_trials_by_the_metric_and_saves_it(tmp_path):
         scores[SearchSettings.load(tmp_path / metric).metric] = result.score
     assert set(scores) == {"accuracy", "balanced_accuracy"}  # auto: balanced accuracy on 60:12 classes
     assert scores["accuracy"] != scores["balanced_accuracy"]  # one trained model, scored two ways
+    from autorecipe.searching.attributes import VAL_LABELS
+    from autorecipe.searching.search import load_study
+    stored = load_study(tmp_path / "auto").trials[0].user_attrs[VAL_LABELS]
+    assert np.frombuffer(bytes.fromhex(stored), dtype="<u2").tolist() == val[1].tolist()
+    assert VAL_LABELS not in load_study(tmp_path / "accuracy").trials[0].user_attrs
+
+
+def test_the_paired_verdict_by_a_balanced_metric_weighs_each_class_alike():
+    from autorecipe.searching.adoption import Paired, balanced_weights
+    labels = np.array([0] * 90 + [1] * 10)
+    candidate = np.r_[np.ones(80), np.zeros(10), np.ones(10)].astype(bool)  # 80 of the majority, all the minority
+    base = np.r_[np.ones(90), np.zeros(10)].astype(bool)  # the whole majority, none of the minority
+    weights = balanced_weights(labels)
+    assert (weights * candidate).mean() == pytest.approx(0.5 * 80 / 90 + 0.5)  # the balanced accuracy
+    assert Paired((candidate, base)).gain().mean == pytest.approx(0.0)  # accuracy: 90% both
+    balanced = Paired((candidate, base), weights=(weights, None)).gain()
+    assert balanced.mean == pytest.approx(0.5 - 0.5 * 10 / 90) and balanced.above_zero

@@ -36,7 +36,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from ..budget import Budget
 from ..statistics import LEVEL, Difference, paired_bootstrap
-from .attributes import BASELINE, CONFIRM_SEED, CONFIRMS, OUTSIDE, VAL_CORRECT, WORKER
+from .attributes import BASELINE, CONFIRM_SEED, CONFIRMS, OUTSIDE, VAL_CORRECT, VAL_LABELS, WORKER
 from .resume import is_cut_off
 from .results import best_trial
 
@@ -92,6 +92,23 @@ def unpack(text: str) -> np.ndarray:
     """The correctness `pack` stored."""
     count, _, hex_bits = text.partition(":")
     return np.unpackbits(np.frombuffer(bytes.fromhex(hex_bits), dtype=np.uint8))[:int(count)].astype(bool)
+
+
+def pack_labels(labels: np.ndarray) -> str:
+    """Per-image classes as text for a trial attribute: hex of little-endian uint16."""
+    return np.asarray(labels, dtype="<u2").tobytes().hex()
+
+
+def balanced_weights(labels: np.ndarray) -> np.ndarray:
+    """Per-image weights whose weighted mean correctness is the balanced accuracy: N / (K n_class)."""
+    present, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return len(labels) / (len(present) * counts[inverse])
+
+
+def _weights(trial: FrozenTrial) -> np.ndarray | None:
+    """The weights of a trial's validation images: balanced when it stored their classes, else None."""
+    text = trial.user_attrs.get(VAL_LABELS)
+    return None if text is None else balanced_weights(np.frombuffer(bytes.fromhex(text), dtype="<u2"))
 
 
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -222,6 +239,9 @@ class Paired:
 
     first: tuple[np.ndarray, np.ndarray]
     reruns: tuple[np.ndarray, np.ndarray] | None = None
+    weights: tuple[np.ndarray | None, np.ndarray | None] = (None, None)  # of the first scores' and the reruns'
+    # images, in a search by balanced accuracy or macro-F1 (balanced_weights): each image's correctness counts by
+    # its weight, so the gain is in balanced accuracy; None: plain accuracy
 
     def deciding(self) -> tuple[np.ndarray, np.ndarray]:
         """The rows the rule decides on, (seeds, images) each: the reruns alone when there are any (the
@@ -234,7 +254,9 @@ class Paired:
         to resample (a two-stage bootstrap over two seeds draws one of them twice half the time, throwing
         half the images away); the A/A check measures the rule's false adoptions instead."""
         candidate, base = self.deciding()
-        return paired_bootstrap(candidate.mean(axis=0), base.mean(axis=0), level=level)
+        weights = self.weights[1] if self.reruns is not None else self.weights[0]
+        scale = 1.0 if weights is None or len(weights) != candidate.shape[1] else weights
+        return paired_bootstrap(scale * candidate.mean(axis=0), scale * base.mean(axis=0), level=level)
 
     def pooled(self) -> tuple[np.ndarray, np.ndarray]:
         """The first scores and the reruns as one row of images each (a rule that counts the first scores too;
@@ -266,14 +288,16 @@ def paired_correctness(study: optuna.Study) -> Paired | None:
     if len(first[0]) != len(first[1]):
         return None
     base_reruns = {t.user_attrs[CONFIRM_SEED]: t for t in _reruns(study, baseline.number)}
-    rows = []
+    rows, rerun_weights = [], None
     for rerun in _reruns(study, candidate.number):
         paired = base_reruns.get(rerun.user_attrs[CONFIRM_SEED])
         if paired is not None and VAL_CORRECT in rerun.user_attrs and VAL_CORRECT in paired.user_attrs:
             row = (unpack(rerun.user_attrs[VAL_CORRECT]), unpack(paired.user_attrs[VAL_CORRECT]))
             if len(row[0]) == len(row[1]) and (not rows or len(row[0]) == len(rows[0][0])):
                 rows.append(row)
-    return Paired(first, (np.stack([c for c, _ in rows]), np.stack([b for _, b in rows])) if rows else None)
+                rerun_weights = _weights(rerun)  # the reruns score the same images in the same order
+    return Paired(first, (np.stack([c for c, _ in rows]), np.stack([b for _, b in rows])) if rows else None,
+                  (_weights(candidate), rerun_weights))
 
 
 def _is_candidate(candidate: FrozenTrial | None, baseline: FrozenTrial) -> bool:

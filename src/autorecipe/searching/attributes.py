@@ -18,6 +18,7 @@ BASELINE = "baseline"  # the base recipe's trial (and its confirmation reruns): 
 CONFIRMS = "confirms"  # a confirmation rerun: the number of the trial whose recipe it trains again
 CONFIRM_SEED = "confirm_seed"  # a confirmation rerun: the seed it trains with
 VAL_CORRECT = "val_correct"  # per validation image, right or wrong (adoption.pack)
+VAL_LABELS = "val_labels"  # a search by a balanced metric: per validation image, its class (adoption.pack_labels)
 EPOCH_SECONDS = "epoch_seconds"  # a trial's mean seconds an epoch (a far slower trial is stopped)
 STOPPED = "stopped"  # why the search stopped a trial early, other than pruning
 

@@ -31,9 +31,10 @@ from ..semi.train import train_with_unlabeled
 from ..training.callbacks import Callback
 from ..training.loop import TrainResult, train
 from ..training.scoring import balanced_scores
-from .adoption import RerunCost, baseline_trial, confirmation_folds, pack
+from .adoption import RerunCost, baseline_trial, confirmation_folds, pack, pack_labels
 from .attributes import (BASELINE, CONFIRM_SEED, CONFIRMS, CUT_BY_BUDGET, EPOCH_SECONDS, EPOCHS_CHARGED, EPOCHS_RUN,
-                         ERROR, FOLD_SCORES, INTERRUPTED, STATUS, STOPPED, VAL_CORRECT, VAL_IMAGES, WORKER)
+                         ERROR, FOLD_SCORES, INTERRUPTED, STATUS, STOPPED, VAL_CORRECT, VAL_IMAGES, VAL_LABELS,
+                         WORKER)
 from .budgets import BudgetClock
 from .resume import queue_again, worker_id
 from .space import RESOURCE_KNOB, SearchSpace
@@ -91,6 +92,7 @@ class Trainer:
         if result.stop_reason:
             raise optuna.TrialPruned()
         trial.set_user_attr(VAL_CORRECT, pack(result.val_correct))
+        self._keep_labels(trial, val_data.y)
         return _best(result, self.metric)
 
     def _cross_fit(self, trial: optuna.Trial, recipe: Recipe, train_data: ImageData, val_data: ImageData) -> float:
@@ -100,32 +102,41 @@ class Trainer:
         recipe = recipe.with_values({"batch_size": batch_size(recipe.optimization, len(train_data))})
         labelled = pooled(train_data, val_data)
         trial.set_user_attr(VAL_IMAGES, len(labelled))
-        correct, confusion = [], 0
+        correct, confusion, labels = [], 0, []
         for train_index, val_index in confirmation_folds(labelled.y, int(trial.user_attrs[CONFIRM_SEED])):
             epochs = TrialEpochs(self, trial, report=False, weight=len(train_index) / len(train_data))
             result = self._train(trial, recipe, labelled.subset(train_index), labelled.subset(val_index), epochs)
             if result.stop_reason:
                 raise optuna.TrialPruned()
             correct.append(result.val_correct)
+            labels.append(labelled.y[val_index])
             confusion = confusion + result.val_confusion
         scored = np.concatenate(correct)  # every labelled image once, in fold order
         trial.set_user_attr(VAL_CORRECT, pack(scored))
+        self._keep_labels(trial, np.concatenate(labels))
         return float(scored.mean()) if self.metric == "accuracy" else balanced_scores(confusion)[self.metric]
 
     def _cross_validate(self, trial: optuna.Trial, recipe: Recipe, data: ImageData) -> float:
-        scores, correct = [], []
+        scores, correct, labels = [], [], []
         splitter = StratifiedKFold(n_splits=self.folds, shuffle=True, random_state=self.seed)
         for fold, (train_index, val_index) in enumerate(splitter.split(np.zeros(len(data)), data.y)):
             epochs = TrialEpochs(self, trial, report=False)
             result = self._train(trial, recipe, data.subset(train_index), data.subset(val_index), epochs)
             scores.append(_best(result, self.metric))
             correct.append(result.val_correct)
+            labels.append(data.y[val_index])
             trial.report(scores[-1], fold)
             trial.set_user_attr(FOLD_SCORES, scores)
             if result.stop_reason or (fold + 1 < self.folds and trial.should_prune()):
                 raise optuna.TrialPruned()
         trial.set_user_attr(VAL_CORRECT, pack(np.concatenate(correct)))  # every image once, in fold order
+        self._keep_labels(trial, np.concatenate(labels))
         return float(np.mean(scores))
+
+    def _keep_labels(self, trial: optuna.Trial, labels: np.ndarray) -> None:
+        """By a balanced metric, the scored images' classes, so the paired verdict weighs them (adoption)."""
+        if self.metric != "accuracy":
+            trial.set_user_attr(VAL_LABELS, pack_labels(labels))
 
     def _train(self, trial: optuna.Trial, recipe: Recipe, train_data: ImageData, val_data: ImageData,
                epochs: TrialEpochs) -> TrainResult:
