@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from itertools import combinations
 
 import numpy as np
 
@@ -84,6 +85,5 @@ def duplicate_pairs(sets: dict[str, ImageData], max_distance: int = NEAR_DISTANC
 
 def _exact_pairs(digests: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     """Every pair (i < j) of identical digests."""
-    pairs = [(int(a), int(b)) for group in digest_groups(digests) for k, a in enumerate(np.sort(group))
-             for b in np.sort(group)[k + 1:]]
+    pairs = [pair for group in digest_groups(digests) for pair in combinations(np.sort(group).tolist(), 2)]
     return np.array([a for a, _ in pairs], np.int64), np.array([b for _, b in pairs], np.int64)
