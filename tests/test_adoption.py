@@ -19,7 +19,8 @@ from autorecipe.searching.adoption import (CONFIRM_FOLDS, CONFIRM_SEEDS, Paired,
                                            confirmation_folds, held_back, judge, pack, paired_correctness,
                                            queue_confirmations, unpack)
 from autorecipe.searching.attributes import (BASELINE, CONFIRM_SEED, CONFIRMS, EPOCH_SECONDS, EPOCHS_CHARGED,
-                                             EPOCHS_RUN, STOPPED, VAL_CORRECT, VAL_IMAGES, WORKER)
+                                             EPOCHS_RUN, STOPPED, VAL_CORRECT, VAL_IMAGES, WARM_PLAN, WARM_START,
+                                             WORKER)
 from autorecipe.searching import objective
 from autorecipe.searching.objective import FIRST_SLOWER, SLOWER, TrialEpochs
 from autorecipe.statistics import bootstrap_means, paired_bootstrap, paired_t_interval
@@ -63,9 +64,9 @@ def test_the_t_interval_is_over_seeds_and_widens_with_their_spread():
     assert paired_t_interval(first[:1], second[:1]).method.endswith("images")
 
 
-def _study_with(base_correct, candidate_correct, reruns=None) -> optuna.Study:
+def _study_with(base_correct, candidate_correct, reruns=None, storage=None) -> optuna.Study:
     """A study holding a base trial and a candidate trial (and, optionally, their reruns with seed 1)."""
-    study = optuna.create_study(direction="maximize")
+    study = optuna.create_study(direction="maximize", storage=storage)
     dist = {"x": FloatDistribution(0, 1)}
 
     def add(correct, value_of, attrs):
@@ -137,6 +138,47 @@ def test_confirmations_queue_the_candidate_and_the_base_once():
     assert [t.user_attrs.get(BASELINE, False) for t in waiting] == [False] * CONFIRM_SEEDS + [True] * CONFIRM_SEEDS
     no_candidate = _study_with(base, base & (rng.random(100) < 0.5))  # the best other recipe scored below the base
     assert queue_confirmations(no_candidate, seed=0) == 0 and "no other recipe" in judge(no_candidate).sentence()
+
+
+def test_what_the_budget_left_queued_is_marked_not_run_and_queued_again_on_resume():
+    import os
+    import socket
+    from autorecipe.searching.budgets import _started
+    from autorecipe.searching.resume import drop_unrun
+    from autorecipe.searching.results import counts, trial_state
+    from autorecipe.searching.warm_start import queue_next
+    rng = np.random.default_rng(5)
+    base = rng.random(100) < 0.5
+    storage = optuna.storages.InMemoryStorage()
+    study = _study_with(base, base | (rng.random(100) < 0.3), storage=storage)
+    other = study.ask()  # another live worker still runs a trial: it takes what is queued
+    other.set_user_attr(WORKER, f"{socket.gethostname()}:{os.getppid()}")
+    queue_confirmations(study, seed=0)
+    assert drop_unrun(study, storage) == [] and counts(study)["waiting"] == 2 * CONFIRM_SEEDS
+    study.tell(other, 0.1)
+    dropped = drop_unrun(study, storage)  # the last worker out: nothing stays queued
+    assert len(dropped) == 2 * CONFIRM_SEEDS and counts(study)["waiting"] == 0
+    assert counts(study)["not_run"] == len(dropped) and counts(study)["failed"] == 0
+    assert {trial_state(study.trials[n]) for n in dropped} == {"not_run"} and _started(study) == 3
+    assert judge(study).missing  # not adopted on reruns that never ran
+    assert queue_confirmations(study, seed=0) == 2 * CONFIRM_SEEDS  # a resume queues them again
+    study.set_user_attr(WARM_PLAN, [{"params": {"x": 0.2}, "outside": {}, "baseline": False}])
+    drop_unrun(study, storage)
+    assert queue_next(study)  # ... and a planned recipe the budget left unrun
+    assert study.trials[-1].user_attrs[WARM_START] == 0
+
+
+def test_a_trial_another_worker_has_just_taken_is_not_taken_for_cut_off_until_it_stays_unnamed():
+    import datetime
+    from autorecipe.searching.resume import UNNAMED_SECONDS, is_cut_off, requeue_cut_off
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, direction="maximize")
+    taken = study.ask()  # its worker has not named itself yet
+    requeue_cut_off(study, storage)  # another worker, starting with --resume
+    assert study.trials[taken.number].state == optuna.trial.TrialState.RUNNING and len(study.trials) == 1
+    stale = study.trials[taken.number]
+    stale.datetime_start -= datetime.timedelta(seconds=UNNAMED_SECONDS + 1)
+    assert is_cut_off(stale)  # never named: killed as it began
 
 
 def test_searching_holds_back_the_confirmation_reruns_and_the_retrain():
@@ -380,7 +422,7 @@ def test_a_queued_rerun_runs_when_the_epochs_are_spent_and_another_workers_rerun
     from types import SimpleNamespace
     from autorecipe.searching.adoption import reruns_elsewhere
     from autorecipe.searching.budgets import BudgetClock
-    from autorecipe.searching.search import _keep_going, _wait_for_reruns
+    from autorecipe.searching.loop import _keep_going, _wait_for_reruns
     study = _study_with(np.ones(10, bool), np.ones(10, bool))
     study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5, user_attrs={EPOCHS_RUN: 40}))
     clock = BudgetClock(parse_budget("40 epochs"), study)
@@ -392,10 +434,16 @@ def test_a_queued_rerun_runs_when_the_epochs_are_spent_and_another_workers_rerun
     running.set_user_attr(CONFIRMS, 1)
     running.set_user_attr(WORKER, f"{socket.gethostname()}:{os.getppid()}")  # a live process: another worker
     assert reruns_elsewhere(study)
-    assert _wait_for_reruns(study, trainer, clock, waited=0.0)  # another worker's rerun: wait for it ...
-    assert not _wait_for_reruns(study, trainer, clock, waited=1e9)  # ... but not for ever
+    storage = study._storage
+    assert _wait_for_reruns(study, storage, trainer, clock, waited=0.0)  # another worker's rerun: wait for it ...
+    assert not _wait_for_reruns(study, storage, trainer, clock, waited=1e9)  # ... but not for ever
     running.set_user_attr(WORKER, f"{socket.gethostname()}:{2 ** 22 + 12345}")  # a process that is gone
-    assert not reruns_elsewhere(study) and not _wait_for_reruns(study, trainer, clock, waited=0.0)
+    assert not reruns_elsewhere(study)
+    assert _wait_for_reruns(study, storage, trainer, clock, waited=0.0)  # its rerun is failed, queued again here
+    assert study.trials[running.number].state == optuna.trial.TrialState.FAIL
+    assert study.trials[-1].user_attrs[CONFIRMS] == 1 and study.trials[-1].state == optuna.trial.TrialState.WAITING
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)
     study.enqueue_trial({"x": 0.3})  # a recipe a kill cut off, queued again before the reruns: the budget holds
     study.enqueue_trial({"x": 0.0}, user_attrs={CONFIRMS: 0, CONFIRM_SEED: 1, BASELINE: True})
     assert not _keep_going(study, trainer, clock, confirming=True, retrain=False)
@@ -414,11 +462,10 @@ def test_two_reruns_on_the_same_images_narrow_the_interval_of_one():
 
 
 def test_a_queued_rerun_may_spend_the_time_held_for_the_retrain(monkeypatch):
-    import importlib
     import time
     from types import SimpleNamespace
+    from autorecipe.searching import loop as search
     from autorecipe.searching.budgets import BudgetClock
-    search = importlib.import_module("autorecipe.searching.search")  # the module, not the function of its name
     study = _study_with(np.ones(10, bool), np.ones(10, bool))
     monkeypatch.setattr(search, "_trial_cost", lambda study, trainer: (8, 30.0))  # a trial: 8 epochs, 30 s
     clock = BudgetClock(parse_budget("10m"), study)
@@ -454,3 +501,38 @@ def test_a_cross_fitted_rerun_trains_with_the_batch_size_of_a_trial(monkeypatch)
     batch, trained, scored = seen.value.args
     assert (trained, scored) == (500, 500) and batch == batch_size(Recipe().optimization, 900) != batch_size(
         Recipe().optimization, 500)  # the automatic batch of a trial's 900 images, not of a fold's 500
+
+
+def test_a_recipe_queued_again_after_a_kill_runs_with_the_confirmation_reruns():
+    from types import SimpleNamespace
+    from autorecipe.searching.attributes import INTERRUPTED, NOT_RUN, RERUN_OF
+    from autorecipe.searching.budgets import BudgetClock
+    from autorecipe.searching.resume import queue_again
+    from autorecipe.searching.loop import _rerun_fits, _wait_for_reruns
+    study = _study_with(np.ones(10, bool), np.ones(10, bool))
+    storage = study._storage
+    trainer = SimpleNamespace(max_epochs=8, folds=None, rerun_cost=RerunCost())
+    clock = BudgetClock(parse_budget("5 trials"), study)
+    cut = study.ask({"x": FloatDistribution(0, 1)})  # cut off by a kill once the searching had ended
+    cut.set_user_attr(INTERRUPTED, True)
+    study.tell(cut, state=optuna.trial.TrialState.FAIL)
+    queue_again(study, cut)
+    assert _wait_for_reruns(study, storage, trainer, clock, waited=0.0)  # no confirmation rerun, yet it waits here
+    assert _rerun_fits(study, storage, trainer, clock, retrain=False)  # and runs in the trial its trial held
+    again = study.ask()
+    assert again.user_attrs[RERUN_OF] == cut.number
+    queue_again(study, again)  # a rerun cut off in turn names the first trial cut off
+    assert study.get_trials(states=(optuna.trial.TrialState.WAITING,))[0].user_attrs[RERUN_OF] == cut.number
+    study.tell(again, state=optuna.trial.TrialState.FAIL)
+
+    epochs = BudgetClock(parse_budget("16 epochs"), study)  # the cut-off trials' epochs spent the budget
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5, user_attrs={EPOCHS_RUN: 16}))
+    assert _rerun_fits(study, storage, trainer, epochs, retrain=False)  # the recipe queued again still runs
+    study.tell(study.ask(), 0.5)
+    study.enqueue_trial({"x": 0.3})  # a recipe queued, not a rerun: the budget does not hold it
+    study.enqueue_trial({"x": 0.0}, user_attrs={CONFIRMS: 0, CONFIRM_SEED: 1, BASELINE: True})
+    assert _rerun_fits(study, storage, trainer, epochs, retrain=False)  # the confirmation rerun behind it runs ...
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert [CONFIRMS in t.user_attrs for t in waiting] == [True]
+    dropped = [t for t in study.trials if t.user_attrs.get(NOT_RUN)]
+    assert [t.number for t in dropped] == [waiting[0].number - 1]  # ... the other recipe, marked not run, steps aside

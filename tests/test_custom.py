@@ -36,7 +36,11 @@ def test_a_factory_is_recorded_by_its_import_path_and_the_saved_run_rebuilds_it(
     run = autorecipe.fit("digits", model=usermodels.tiny_net, overrides=QUICK, out=tmp_path, device="cpu")
     assert run.recipe.architecture.model == "usermodels:tiny_net"
     assert Recipe.load(tmp_path / "recipe.yaml").architecture.model == "usermodels:tiny_net"
-    assert autorecipe.evaluate(tmp_path, "digits")["count"] == 1797
+    with pytest.raises(AutorecipeError, match="--trust-model-code"):  # a run folder's code runs only when trusted
+        autorecipe.evaluate(tmp_path, "digits")
+    assert autorecipe.evaluate(autorecipe.load(tmp_path, trust_model_code=True), "digits")["count"] == 1797
+    for model in (usermodels.tiny_net, "usermodels:tiny_net"):
+        assert autorecipe.load(tmp_path, model=model).recipe.architecture.model == "usermodels:tiny_net"
 
 
 def test_the_cli_takes_a_factory_path(tmp_path, capsys):

@@ -11,12 +11,15 @@ import pytest
 from PIL import Image
 
 from autorecipe import AutorecipeError
+from autorecipe.cli import main
+from autorecipe.errors import AutorecipeWarning
 from autorecipe.data import cache
 from autorecipe.data.cache import decode_files
 from autorecipe.data.dataset import check_trainable, load_data
 from autorecipe.data.images import choose_size, to_array
 from autorecipe.data.split import stratified_split
 
+from hangs import within
 from imagegen import pattern
 
 
@@ -76,6 +79,35 @@ def test_cache_is_reused_and_keyed_by_content(image_folder):
     changed = load_data(image_folder, 16, "rgb")
     assert not changed.from_cache
     assert changed.images()[0].max() == 0
+
+
+def test_a_damaged_cache_entry_is_decoded_again(image_folder, isolated_cache, caplog):
+    first = load_data(image_folder, 16, "rgb").images()  # a copy: the entry's memory map is cut short below
+    (entry,) = (isolated_cache / "decoded").iterdir()
+    with open(entry / "x.npy", "r+b") as f:  # cut short, as a full disk or a killed program leaves it
+        f.truncate(100)
+    again = load_data(image_folder, 16, "rgb")
+    assert not again.from_cache and np.array_equal(again.images(), first)
+    assert "damaged cache entry" in caplog.text
+    (entry / "meta.json").write_text("{")
+    assert np.array_equal(load_data(image_folder, 16, "rgb").images(), first)
+    assert load_data(image_folder, 16, "rgb").from_cache  # healed
+
+
+def test_a_full_disk_under_the_cache_is_a_one_line_error(image_folder, isolated_cache, monkeypatch):
+    import errno
+    import sqlite3
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(AutorecipeError, match=r"decode cache .* is full or cannot be written \(No space left"):
+        load_data(image_folder, 16, "rgb")
+    assert [p.name for p in (isolated_cache / "decoded").iterdir()] == []  # nothing half-written left
+    monkeypatch.setattr(cache, "content_digests", lambda *a: (_ for _ in ()).throw(
+        sqlite3.OperationalError("database or disk is full")))
+    with pytest.raises(AutorecipeError, match="cannot be used \\(database or disk is full\\)"):
+        load_data(image_folder, 16, "rgb")
 
 
 def test_parallel_decode_gives_the_serial_arrays(tmp_path, monkeypatch):
@@ -153,6 +185,31 @@ def test_csv_manifest_with_relative_paths(image_folder):
     assert len(data.skipped) == 1
 
 
+def test_a_fifo_in_a_manifest_is_skipped_not_waited_on(image_folder):
+    manifest = image_folder.parent / "fifo.csv"
+    files = [f for c in ("cat", "fox") for f in sorted((image_folder / c).glob("*.png"))]
+    os.mkfifo(image_folder / "cat" / "pipe.png")
+    manifest.write_text("".join(f"{f},{f.parent.name}\n" for f in files) + f"{image_folder / 'cat' / 'pipe.png'},cat\n")
+
+    with within(60, "decoding a manifest that lists a FIFO"):
+        data = load_data(manifest)  # the automatic size reads every header first
+    assert len(data) == len(files) and [p for p, _ in data.skipped] == [str(image_folder / "cat" / "pipe.png")]
+    assert "not a regular file" in data.skipped[0][1]
+
+
+def test_files_that_cannot_be_decoded_have_no_say_in_the_automatic_size(tmp_path):
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.fromarray(pattern(i, 16)).save(tmp_path / label / f"{i}.png")
+        for i in range(4):  # a readable header of a 200 px image, then nothing
+            Image.fromarray(pattern(i, 200)).save(tmp_path / label / f"big{i}.png")
+            data = (tmp_path / label / f"big{i}.png").read_bytes()
+            (tmp_path / label / f"big{i}.png").write_bytes(data[:200])
+    data = load_data(tmp_path)
+    assert data.image_size == 16 and len(data) == 6 and len(data.skipped) == 8
+
+
 def test_csv_manifest_errors_name_the_line(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("path,label\na.png,cat\nonly-one-column\n")
@@ -184,11 +241,65 @@ def test_npz_arrays_in_every_layout(tmp_path):
     ({"x": np.zeros((4, 8), np.uint8), "y": np.zeros(4)}, "x must have shape"),
     ({"x": np.zeros((4, 8, 8), np.uint8), "y": np.zeros(3)}, "one label per image"),
     ({"x": np.zeros((4, 8, 8), np.uint8)}, "missing array"),
+    ({"x": np.zeros((4, 3, 32, 3), np.uint8), "y": np.zeros(4)}, r"looks channels-first.*transpose\(0, 2, 3, 1\)"),
+    ({"x": np.zeros((4, 1, 28, 28), np.uint8), "y": np.zeros(4)}, "looks channels-first"),
 ])
 def test_npz_errors(tmp_path, arrays, message):
     np.savez(tmp_path / "a.npz", **arrays)
     with pytest.raises(AutorecipeError, match=message):
         load_data(tmp_path / "a.npz")
+
+
+def test_a_file_that_is_not_a_zip_is_named_so(tmp_path):
+    (tmp_path / "a.npz").write_bytes(b"\x93NUMPY not a zip")
+    with pytest.raises(AutorecipeError, match=r"a.npz: not an .npz archive.*np.savez"):
+        load_data(tmp_path / "a.npz")
+
+
+def test_repeated_manifest_rows_are_dropped_and_a_file_under_two_labels_is_an_error(image_folder):
+    manifest = image_folder.parent / "rows.csv"
+    files = sorted((image_folder / "cat").glob("*.png")) + sorted((image_folder / "fox").glob("*.png"))
+    rows = [f"{f},{f.parent.name}" for f in files]
+    manifest.write_text("\n".join(rows + rows[:3] + [f"images/cat/../cat/{files[0].name},cat"]) + "\n")
+    with pytest.warns(AutorecipeWarning, match=r"4 row\(s\) repeat an earlier row and were dropped \(e.g. line "):
+        data = load_data(manifest, 16, "rgb")
+    assert len(data) == len(files)
+    manifest.write_text("\n".join(rows + [f"{files[1]},fox"]) + "\n")
+    with pytest.raises(AutorecipeError, match=rf"lines 2 and {len(rows) + 1}: .*1.png is listed as 'cat' and as 'fox'"):
+        load_data(manifest, 16, "rgb")
+
+
+def test_the_data_root_confines_a_manifests_paths(image_folder, tmp_path, monkeypatch, capsys):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    Image.fromarray(pattern(0, 16)).save(outside / "x.png")
+    (image_folder / "cat" / "link.png").symlink_to(outside / "x.png")
+    inside = [f"{f},{f.parent.name}" for c in ("cat", "fox") for f in sorted((image_folder / c).glob("[0-9].png"))]
+    link = image_folder / "cat" / "link.png"
+    for bad in (f"{outside / 'x.png'},cat", "images/../elsewhere/x.png,cat", f"{link},cat"):
+        manifest = image_folder.parent / "list.csv"
+        manifest.write_text("\n".join(inside + [bad]) + "\n")
+        assert load_data(manifest, 16, "rgb")  # by default any path is allowed
+        monkeypatch.setenv("AUTORECIPE_DATA_ROOT", str(image_folder))
+        with pytest.raises(AutorecipeError, match=f"lies outside the data root {image_folder}"):
+            load_data(manifest, 16, "rgb")
+        monkeypatch.delenv("AUTORECIPE_DATA_ROOT")
+    assert main(["--data-root", str(image_folder), "fit", str(manifest), "--epochs", "1"]) == 2
+    assert "lies outside the data root" in capsys.readouterr().err
+    assert "AUTORECIPE_DATA_ROOT" not in os.environ  # main() leaves the environment as it was
+    assert main(["--data-root", str(tmp_path / "none"), "fit", str(manifest)]) == 2
+
+
+def test_an_image_over_the_pixel_limit_is_skipped_with_why(image_folder, monkeypatch):
+    Image.fromarray(pattern(0, 64)).save(image_folder / "cat" / "large.png")
+    monkeypatch.setenv("AUTORECIPE_MAX_PIXELS", "1000")
+    data = load_data(image_folder, 16, "rgb")
+    reasons = dict(data.skipped)
+    assert "4,096 pixels, over the limit of 1,000" in reasons[str(image_folder / "cat" / "large.png")]
+    assert "--max-pixels" in reasons[str(image_folder / "cat" / "large.png")]
+    monkeypatch.setenv("AUTORECIPE_MAX_PIXELS", "3000")  # between the limit and twice it: autorecipe's own check
+    reasons = dict(load_data(image_folder, 16, "rgb").skipped)
+    assert "64 x 64 = 4,096 pixels, over the limit of 3,000" in reasons[str(image_folder / "cat" / "large.png")]
 
 
 def test_builtin_digits_and_arrays():

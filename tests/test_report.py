@@ -21,7 +21,7 @@ from autorecipe.architecture.registry import MODELS
 from autorecipe.cli import main
 from autorecipe.reporting.build import MAX_BYTES
 from autorecipe.reporting.saliency import saliency
-from autorecipe.statistics import calibration
+from autorecipe.calibration import calibration
 from autorecipe.training.classifier import Classifier
 from autorecipe.training.gradients import GradientMonitor, gradient_warnings
 

@@ -579,6 +579,41 @@ def test_ctrl_c_in_the_first_trial_says_so(tiny_npz, tmp_path, monkeypatch, capf
     assert (out / "trials.csv").read_text().splitlines()[1].split(",")[1] == "interrupted"
 
 
+def test_one_worker_of_a_shared_search_retrains_the_chosen_recipe(tiny_npz, tmp_path):
+    import socket
+    out = tmp_path / "claimed"
+    out.mkdir()
+    (out / "final.claim").write_text(f"{socket.gethostname()}:{os.getppid()}")  # a live worker has claimed it
+    first = small_search(tiny_npz, out, budget="2 trials", library=False, progress=False, retrain=True)
+    assert first.run is None and not (out / "final").exists()
+    assert "another worker" in (out / "search.log").read_text()
+    (out / "final.claim").write_text(f"{socket.gethostname()}:999999999")  # ... and died
+    resumed = small_search(tiny_npz, out, budget="2 trials", library=False, progress=False, retrain=True,
+                           resume=True)
+    assert resumed.run is not None and (out / "final" / "model.safetensors").is_file()
+
+
+def test_ctrl_c_in_a_trials_setup_runs_its_recipe_again_on_resume(tiny_npz, tmp_path, monkeypatch):
+    import autorecipe.searching.objective as objective
+    real = objective.Trainer.__call__
+
+    def setup_interrupted(self, trial):
+        if trial.number == 1:
+            self.data = lambda recipe: (_ for _ in ()).throw(KeyboardInterrupt())  # while its images load
+        return real(self, trial)
+    monkeypatch.setattr(objective.Trainer, "__call__", setup_interrupted)
+    first = small_search(tiny_npz, tmp_path / "setup", budget="3 trials", library=False, progress=False,
+                         sampler="random", pruner="none")
+    assert first.status == "interrupted"
+    cut = first.study.trials[1]
+    assert _interrupted([cut]) == 1
+    monkeypatch.setattr(objective.Trainer, "__call__", real)
+    resumed = small_search(tiny_npz, tmp_path / "setup", budget="3 trials", library=False, progress=False,
+                           sampler="random", pruner="none", resume=True)
+    again = [t for t in resumed.study.trials[2:] if t.params == cut.params]
+    assert again and again[0].state == TrialState.COMPLETE and resumed.counts["interrupted"] == 1
+
+
 def test_search_log_lines_name_their_trial_and_empty_importance_says_why(tiny_npz, tmp_path):
     result = small_search(tiny_npz, tmp_path / "log", budget="2 trials", library=False, progress=False)
     epochs = [line for line in (result.path / "search.log").read_text().splitlines() if " epoch {" in line]

@@ -72,7 +72,7 @@ def test_divergence_before_the_first_epoch_saves_no_model(tmp_path, monkeypatch)
     import autorecipe.training.setup as loop
     monkeypatch.setattr(loop, "training_loss", lambda section, logits, targets, weights=None: logits.sum() * float("inf"))
     (tmp_path / "model.safetensors").write_bytes(b"weights of an earlier run in the same folder")
-    run = autorecipe.fit("digits", overrides=QUICK, out=tmp_path, device="cpu")
+    run = autorecipe.fit("digits", overrides=QUICK, out=tmp_path, device="cpu", overwrite=True)
     assert run.metrics["status"] == "diverged" and run.metrics["best_epoch"] is None
     assert not (tmp_path / "model.safetensors").exists()
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "diverged"

@@ -26,3 +26,20 @@ NOT_CALLABLE = 3
 def fixed_size_net(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
     """A classifier that takes images of its one size only (a flatten into a linear layer)."""
     return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size * image_size, num_classes))
+
+
+class NanNet(nn.Module):
+    """Returns NaN logits once trained on: its training diverges at the first step."""
+
+    def __init__(self, num_classes: int, in_channels: int):
+        super().__init__()
+        self.net = tiny_net(num_classes, in_channels)
+
+    def forward(self, x):
+        out = self.net(x)
+        return out * float("nan") if self.training else out
+
+
+def nan_net(num_classes: int, in_channels: int) -> nn.Module:
+    """A classifier whose training loss is NaN from the first step."""
+    return NanNet(num_classes, in_channels)

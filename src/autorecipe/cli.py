@@ -1,24 +1,32 @@
-"""The `autorecipe` command line: fit, evaluate, predict, search, ablate, compare, show-study, knobs, recipe."""
+"""The `autorecipe` command line: fit, evaluate, predict, export, search, ablate, compare, diagnose, report,
+show-study, knobs, recipe."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
+from PIL import Image
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from .data.images import DEFAULT_MAX_PIXELS, MAX_PIXELS
+from .data.sources import DATA_ROOT
 from .durations import parse_duration
 from .errors import AutorecipeError, AutorecipeWarning
+from .terminal import safe
 from .version import __version__
 
 out = Console()
 err = Console(stderr=True)
+SHOWN_PREDICTIONS = 50  # images `predict` shows in its table without --out
 _python_show_warning = warnings.showwarning
 
 
@@ -35,26 +43,84 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     warnings.showwarning = _show_warning
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # such a file is skipped, with why
+    terminate = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
-        return args.command(args) or 0
+        with _environment(_settings(args)):
+            return args.command(args) or 0
     except AutorecipeError as error:
-        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {safe(str(error))}", highlight=False, soft_wrap=True)
         return 2
     except OSError as error:
         if not _on_path(error, getattr(args, "out", None)):
             raise
-        err.print(f"[bold red]error:[/] --out {escape(args.out)}: {escape(str(error))}; "
+        err.print(f"[bold red]error:[/] --out {safe(args.out)}: {safe(str(error))}; "
                   f"choose a folder you can write to", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt as interrupt:
-        err.print(f"interrupted{': ' + escape(str(interrupt)) if str(interrupt) else ''}", highlight=False,
+        err.print(f"interrupted{': ' + safe(str(interrupt)) if str(interrupt) else ''}", highlight=False,
                   soft_wrap=True)
         return 130
+    finally:
+        if terminate is not None:
+            signal.signal(signal.SIGTERM, terminate)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str | None]):
+    """Set the environment variables of `values` that are not None for the block, then put them back (main()
+    called from Python leaves the environment as it was). Settings travel as environment variables so that
+    decoding threads and worker processes see them too."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update({name: value for name, value in values.items() if value is not None})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM (a scheduler, `kill`, a container stopping) ends a verb as Ctrl-C does: the fit checkpoints, the
+    search marks its trial to run again, and each says how to go on."""
+    raise KeyboardInterrupt("terminated (SIGTERM)")
+
+
+def _main_thread() -> bool:
+    """Whether this is the main thread (only it may set signal handlers)."""
+    return threading.current_thread() is threading.main_thread()
+
+
+def _trust_flag(verb: argparse.ArgumentParser) -> None:
+    """--trust-model-code, for the verbs that load a run folder."""
+    verb.add_argument("--trust-model-code", action="store_true",
+                      help="the run was trained on your own model (package.module:factory): import that code to "
+                           "rebuild it (only for folders you trust)")
+
+
+def _settings(args) -> dict[str, str | None]:
+    """The options before the verb, which hold for every verb, as the environment variables that carry them."""
+    root = None
+    if args.data_root is not None:
+        if not Path(args.data_root).expanduser().is_dir():
+            raise AutorecipeError(f"--data-root {args.data_root}: no such folder")
+        root = str(Path(args.data_root).expanduser().resolve())
+    if args.max_pixels is not None and args.max_pixels < 1:
+        raise AutorecipeError(f"--max-pixels {args.max_pixels}: must be a positive number of pixels")
+    return {DATA_ROOT: root, MAX_PIXELS: None if args.max_pixels is None else str(args.max_pixels)}
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autorecipe", description="Train image classifiers with a strong recipe.")
     parser.add_argument("--version", action="version", version=f"autorecipe {__version__}")
+    parser.add_argument("--data-root", metavar="DIR",
+                        help="every path a CSV manifest lists must lie under DIR (default: any path)")
+    parser.add_argument("--max-pixels", type=int, metavar="N",
+                        help=f"decode no image larger than N pixels, width x height (default {DEFAULT_MAX_PIXELS:,}, "
+                             f"as Pillow): larger files are skipped as unreadable")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     fit = commands.add_parser("fit", help="train a classifier on a folder, CSV, .npz or 'digits'")
@@ -81,7 +147,10 @@ def _parser() -> argparse.ArgumentParser:
                                       "or both joined by a comma")
     fit.add_argument("--time-budget", type=_duration, help="the old spelling of --budget with a time, e.g. 10m")
     fit.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    fit.add_argument("--out", help="output folder (default: runs/fit-DATE-TIME)")
+    fit.add_argument("--out", help="output folder (default: runs/fit-DATE-TIME); one that holds a run needs "
+                                   "--overwrite")
+    fit.add_argument("--overwrite", action="store_true",
+                     help="replace the run in --out: the folder is emptied once the data has loaded")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fit.add_argument("--val-fraction", type=float, default=0.1,
                      help="held-out share without --val (default 0.1; 0: train on every image, keep the last epoch)")
@@ -104,17 +173,38 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="score a trained run on labelled data")
     evaluate.add_argument("run", metavar="DIR", help="a run folder written by fit")
     evaluate.add_argument("data", help="labelled data: folder, .csv, .npz or 'digits'")
+    evaluate.add_argument("--top-k", type=int, default=5,
+                          help="also count an image right when its class is among the K likeliest (default 5)")
     evaluate.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
+    _trust_flag(evaluate)
     evaluate.set_defaults(command=_evaluate)
 
-    predict = commands.add_parser("predict", help="classify images with a trained run")
+    predict = commands.add_parser("predict", help="classify images with a trained run: files, folders, CSVs, .npz")
     predict.add_argument("run", metavar="DIR", help="a run folder written by fit")
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    predict.add_argument("--top-k", type=int, default=1, help="how many classes to show per image (default 1)")
+    predict.add_argument("images", nargs="+", metavar="SOURCE",
+                         help="image files, folders (searched at any depth), CSVs of image paths (first column; a "
+                              "`path` header is optional, other columns are ignored) or .npz files with x")
+    predict.add_argument("--out", metavar="FILE.csv",
+                         help="write every prediction to a CSV (image, class, probability, ..., error)")
+    predict.add_argument("--top-k", type=int, default=1, help="how many classes to give per image (default 1)")
+    predict.add_argument("--tta", help="test-time augmentation: none, flip or flip_translate (default: the recipe's)")
+    predict.add_argument("--batch-size", type=int, default=256, help="images a batch on the device (default 256)")
     predict.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     predict.add_argument("--json", action="store_true", help="print JSON")
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    _trust_flag(predict)
     predict.set_defaults(command=_predict)
+
+    export = commands.add_parser("export", help="write a run's model as ONNX or TorchScript: uint8 images in, "
+                                                "calibrated probabilities out, checked against PyTorch")
+    export.add_argument("run", metavar="DIR", help="a run folder written by fit")
+    export.add_argument("--format", default="onnx", help="onnx (default) or torchscript")
+    export.add_argument("--batch", default="1", help="images a call takes: a number (default 1) or 'dynamic'")
+    export.add_argument("--out", help="the file to write (default: DIR/model.onnx or DIR/model.torchscript.pt)")
+    export.add_argument("--json", action="store_true", help="print the export's metadata as JSON")
+    _trust_flag(export)
+    export.set_defaults(command=_export)
 
     search = commands.add_parser("search", help="search for a better recipe, then retrain the best one")
     search.add_argument("data", help="image folder (one subfolder per class), .csv manifest, .npz, or 'digits'")
@@ -147,6 +237,11 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--storage", metavar="URL", help="any Optuna storage URL (default: a journal file in --out)")
     search.add_argument("--study-name", help="the study's name in the storage (default: the --out folder's name)")
     search.add_argument("--resume", action="store_true", help="continue the search saved in --out")
+    search.add_argument("--heartbeat", type=int, metavar="SECONDS",
+                        help="with a database --storage: how often a worker says it is alive (default 60)")
+    search.add_argument("--grace", type=int, metavar="SECONDS",
+                        help="with a database --storage: the silence after which a worker's trial is failed and run "
+                             "again by another (default 300)")
     search.add_argument("--library", help="recipe library folder (default $AUTORECIPE_LIBRARY or "
                                           "~/.autorecipe/library)")
     search.add_argument("--no-library", action="store_true", help="neither read nor write the recipe library")
@@ -233,6 +328,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--data", help="the images, when the run was trained on arrays or its images moved")
     report.add_argument("--val", help="the validation images, likewise")
     report.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    _trust_flag(report)
     report.set_defaults(command=_report)
 
     show = commands.add_parser("show-study", help="show the trials of a search folder")
@@ -262,17 +358,17 @@ def _fit(args) -> int:
         size = f"{images.image_size}x{images.image_size} {'gray' if images.channels == 1 else 'RGB'}"
         skipped = f", {len(images.skipped)} unreadable file(s) skipped (see run.log)" if images.skipped else ""
         err.print(f"{role}: {len(images):,} images, {len(images.classes)} classes, {size} "
-                  f"from {images.description}{skipped}", highlight=False, soft_wrap=True)
+                  f"from {safe(images.description)}{skipped}", highlight=False, soft_wrap=True)
 
     run = fit(args.data, val=args.val, test=args.test, recipe=args.recipe, model=args.model, overrides=args.overrides,
               epochs=args.epochs, budget=args.budget, time_budget=args.time_budget, device=args.device, out=args.out,
               seed=args.seed, val_fraction=args.val_fraction, auto_lr=args.auto_lr, auto_batch=args.auto_batch,
               progress=False if args.quiet else RichProgress(err), on_data=show, unlabeled=args.unlabeled,
               ignore_unlabeled_labels=args.unlabeled_ignore_labels, resume=args.resume, metric=args.metric,
-              flagged=args.flagged, flagged_action=args.flagged_action)
+              flagged=args.flagged, flagged_action=args.flagged_action, overwrite=args.overwrite)
     m = run.metrics
     table = Table(title="autorecipe fit", show_header=False)
-    rows = [("status", m["status"]), ("best epoch", f"{m['best_epoch']} of {m['epochs_run']}"),
+    rows = [("status", m["status"]), ("best epoch", f"{m['best_epoch'] or '-'} of {m['epochs_run']}"),
             ("validation accuracy", _pct(m["val_accuracy"]) + _within(m.get("val_accuracy_interval"))),
             ("validation balanced accuracy", _pct(m.get("val_balanced_accuracy"))),
             ("validation macro-F1", _pct(m.get("val_macro_f1"))),
@@ -285,6 +381,8 @@ def _fit(args) -> int:
     if "test_accuracy" in m:
         rows += [("test accuracy", _pct(m["test_accuracy"])),
                  ("test balanced accuracy", _pct(m.get("test_balanced_accuracy"))), ("test loss", _num(m["test_loss"]))]
+    if "calibration" in m:
+        rows.append(("calibration", _calibration_text(m["calibration"])))
     if "num_unlabeled" in m:
         rows += [("unlabeled images", f"{m['num_unlabeled']:,} ({m['unlabeled_excluded']:,} also labelled, "
                                       f"validation or test, left out; {m['unlabeled_skipped']:,} unreadable)"),
@@ -296,16 +394,33 @@ def _fit(args) -> int:
     for key, value in rows:
         table.add_row(key, str(value))
     out.print(table)
-    out.print(f"saved to {run.path}", soft_wrap=True, highlight=False)
-    if m["status"] != "interrupted" and not args.no_report:
-        _write_report(run.path, device=args.device)
+    if m["best_epoch"] is None:
+        err.print(f"[bold red]error:[/] training {m['status']} before its first epoch ended: no model saved; the "
+                  f"record is in {safe(str(run.path))}", soft_wrap=True, highlight=False)
+    else:
+        out.print(f"saved to {safe(str(run.path))}", soft_wrap=True, highlight=False)
+    if m["status"] == "diverged":
+        kept = "; the model saved is the best before that" if m["best_epoch"] else ""
+        err.print("[bold red]error:[/] the training loss became infinite or NaN: lower the learning rate "
+                  f"(--set lr=...), or let --auto-lr choose it{kept}", soft_wrap=True, highlight=False)
+        return 1
+    if m["status"] != "interrupted" and not args.no_report and m["best_epoch"] is not None:
+        _write_report(run.path, device=args.device, trust_model_code=True)  # the model this fit was given
     if m["status"] == "interrupted":
-        out.print(f"continue it with: autorecipe fit --resume {escape(str(run.path))}", soft_wrap=True,
+        out.print(f"continue it with: autorecipe fit --resume {safe(str(run.path))}", soft_wrap=True,
                   highlight=False)
     return 130 if m["status"] == "interrupted" else 0
 
 
 def _search(args) -> int:
+    """search, with a database worker's heartbeat and grace period (settings carried as environment variables)."""
+    from .searching.storage import GRACE, HEARTBEAT
+    beats = {HEARTBEAT: args.heartbeat, GRACE: args.grace}
+    with _environment({name: None if value is None else str(value) for name, value in beats.items()}):
+        return _searched(args)
+
+
+def _searched(args) -> int:
     from .searching import search
     from .searching.display import LiveTrials
     parts = (args.budget, f"{args.trials} trials" if args.trials is not None else None,
@@ -350,7 +465,7 @@ def _search(args) -> int:
     if result.run is not None:
         out.print(f"final model: {result.run.path}", soft_wrap=True, highlight=False)
     if not args.no_report:
-        _write_report(result.path, device=args.device)
+        _write_report(result.path, device=args.device, trust_model_code=True)  # the model this search was given
     return 130 if result.status == "interrupted" else 0
 
 
@@ -360,7 +475,7 @@ def _cell_printers(seeds: int):
         err.print(f"{len(arms)} arm(s) x {seeds} seed(s): {fits} fit(s) to run, {estimate}", highlight=False)
 
     def finished(cell: dict, number: int, total: int) -> None:
-        err.print(f"[{number}/{total}] {escape(cell['arm'])}, seed {cell['seed']}: {_pct(cell['val_accuracy'])} "
+        err.print(f"[{number}/{total}] {safe(cell['arm'])}, seed {cell['seed']}: {_pct(cell['val_accuracy'])} "
                   f"({cell['seconds']:.0f} s)", highlight=False)
     return planned, finished
 
@@ -379,12 +494,12 @@ def _ablate(args) -> int:
         table.add_column(column)
     for score in result.scores.values():
         low, high = score.interval()
-        table.add_row(escape(score.name), _pct(score.mean), f"{100 * score.std:.2f}",
+        table.add_row(safe(score.name), _pct(score.mean), f"{100 * score.std:.2f}",
                       f"[{_pct(low)}, {_pct(high)}]" if len(score.accuracies) > 1 else "-")
     out.print(table)
     for line in result.verdicts():
-        out.print(escape(line), highlight=False, soft_wrap=True)
-    out.print(f"saved to {escape(str(result.path))}", highlight=False, soft_wrap=True)
+        out.print(safe(line), highlight=False, soft_wrap=True)
+    out.print(f"saved to {safe(str(result.path))}", highlight=False, soft_wrap=True)
     if not args.no_report:
         _write_report(result.path, device=args.device)
     return 0
@@ -403,11 +518,11 @@ def _compare(args) -> int:
     for variant in result.variants:
         low, high = variant.score.interval()
         against = variant.difference.bootstrap.points() if variant.difference else "(the recipe's)"
-        table.add_row(escape(variant.knob), escape(str(variant.value)), _pct(variant.score.mean),
+        table.add_row(safe(variant.knob), safe(str(variant.value)), _pct(variant.score.mean),
                       f"{100 * variant.score.std:.2f}",
-                      f"[{_pct(low)}, {_pct(high)}]" if len(variant.score.accuracies) > 1 else "-", escape(against))
+                      f"[{_pct(low)}, {_pct(high)}]" if len(variant.score.accuracies) > 1 else "-", safe(against))
     out.print(table)
-    out.print(f"saved to {escape(str(result.path))}", highlight=False, soft_wrap=True)
+    out.print(f"saved to {safe(str(result.path))}", highlight=False, soft_wrap=True)
     if not args.no_report:
         _write_report(result.path, device=args.device)
     return 0
@@ -439,50 +554,51 @@ def _diagnose(args) -> int:
         sizes = ", ".join(f"{k} ({v})" for k, v in list(entry.get("sizes", {}).items())[:3]) or "(split of train)"
         modes = ", ".join(f"{k} ({v})" for k, v in entry.get("modes", {}).items()) or "(split of train)"
         sets.add_row(role, str(entry["images"]), str(len(entry["classes"])), f"{entry['imbalance_ratio']:.1f}x",
-                     escape(sizes), escape(modes), str(len(entry["unreadable"])))
+                     safe(sizes), safe(modes), str(len(entry["unreadable"])))
     out.print(sets)
     if found.duplicates:
         pairs = Table(title=f"duplicates: {len(found.duplicates)} pair(s), the closest")
         for column in ("kind", "bits", "image", "label", "its duplicate", "label "):
             pairs.add_column(column)
         for p in found.duplicates[:10]:
-            pairs.add_row(p["kind"], str(p["distance"]), escape(f"{p['set_a']}: {p['image_a']}"), escape(p["label_a"]),
-                          escape(f"{p['set_b']}: {p['image_b']}"), escape(p["label_b"]))
+            pairs.add_row(p["kind"], str(p["distance"]), safe(f"{p['set_a']}: {p['image_a']}"), safe(p["label_a"]),
+                          safe(f"{p['set_b']}: {p['image_b']}"), safe(p["label_b"]))
         out.print(pairs)
     if found.label_issues:
         issues = Table(title=f"probably wrong labels: {len(found.label_issues)}, the likeliest")
         for column in ("rank", "image", "label", "predicted", "label quality"):
             issues.add_column(column)
         for row in found.label_issues[:10]:
-            issues.add_row(str(row["rank"]), escape(row["image"]), escape(row["label"]), escape(row["predicted"]),
+            issues.add_row(str(row["rank"]), safe(row["image"]), safe(row["label"]), safe(row["predicted"]),
                            f"{row['label_quality']:.3f}")
         out.print(issues)
     for line in ([found.learning_curve["text"]] if found.learning_curve else []) + (
             [f"fit verdict: {found.verdict['text']}"] if found.verdict else []):
-        out.print(escape(line), highlight=False, soft_wrap=True)
+        out.print(safe(line), highlight=False, soft_wrap=True)
     for number, need in enumerate(found.needs, 1):
-        out.print(f"[bold]needs {number}:[/] {escape(need['text'])}", highlight=False, soft_wrap=True)
-    out.print(f"saved to {escape(str(found.path))}", highlight=False, soft_wrap=True)
+        out.print(f"[bold]needs {number}:[/] {safe(need['text'])}", highlight=False, soft_wrap=True)
+    out.print(f"saved to {safe(str(found.path))}", highlight=False, soft_wrap=True)
     return 0
 
 
 def _report(args) -> int:
     from .reporting import report
-    path = report(args.folder, data=args.data, val=args.val, device=args.device)
-    out.print(f"report: {escape(str(path))}", highlight=False, soft_wrap=True)
+    path = report(args.folder, data=args.data, val=args.val, device=args.device,
+                  trust_model_code=args.trust_model_code)
+    out.print(f"report: {safe(str(path))}", highlight=False, soft_wrap=True)
     return 0
 
 
-def _write_report(folder, device: str | None) -> None:
+def _write_report(folder, device: str | None, trust_model_code: bool = False) -> None:
     """The report at the end of a verb; a failure is a warning (the verb's own results are saved already)."""
     from .reporting import report
     try:
-        path = report(folder, device=device)
+        path = report(folder, device=device, trust_model_code=trust_model_code)
     except (AutorecipeError, OSError, ValueError, RuntimeError) as error:
-        err.print(f"[yellow]warning:[/] report not written ({escape(str(error))}); "
-                  f"`autorecipe report {escape(str(folder))}` tries again", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/] report not written ({safe(str(error))}); "
+                  f"`autorecipe report {safe(str(folder))}` tries again", highlight=False, soft_wrap=True)
         return
-    out.print(f"report: {escape(str(path))}", highlight=False, soft_wrap=True)
+    out.print(f"report: {safe(str(path))}", highlight=False, soft_wrap=True)
 
 
 def _show_study(args) -> int:
@@ -497,41 +613,89 @@ def _show_study(args) -> int:
     return 0
 
 
+def _load(args):
+    """The run folder DIR of evaluate, predict and export, loaded as data (its model code only when trusted)."""
+    from .run import Run
+    return Run.load(args.run, trust_model_code=args.trust_model_code)
+
+
 def _evaluate(args) -> int:
     from .run import evaluate
-    result = evaluate(args.run, args.data, device=args.device)
+    result = evaluate(_load(args), args.data, device=args.device, top_k=args.top_k)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    table = Table(title=f"{escape(str(args.data))}: {result['count']:,} images")
+    table = Table(title=f"{safe(str(args.data))}: {result['count']:,} images")
     for column in ("class", "images", "accuracy (recall)", "precision", "F1"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, row in result["per_class"].items():
-        table.add_row(escape(name), f"{row['support']:,}", _pct(row["recall"]), _pct(row["precision"]), _pct(row["f1"]))
+        table.add_row(safe(name), f"{row['support']:,}", _pct(row["recall"]), _pct(row["precision"]), _pct(row["f1"]))
     table.add_section()
     table.add_row("[bold]all", f"{result['count']:,}", f"[bold]{_pct(result['accuracy'])}", "", "")
     out.print(table)
     out.print(f"balanced accuracy {_pct(result['balanced_accuracy'])}, macro-F1 {_pct(result['macro_f1'])}, "
-              f"loss {result['loss']:.4f}" + (f"; {len(result['skipped'])} unreadable file(s) skipped"
-                                              if result["skipped"] else ""), highlight=False)
+              f"top-{result['top_k']} accuracy {_pct(result['top_k_accuracy'])}, loss {result['loss']:.4f}, "
+              f"expected calibration error {_pct(result['ece'])}"
+              f"{'' if result['calibrated'] else ' (uncalibrated)'}"
+              + (f"; {len(result['skipped'])} unreadable file(s) skipped" if result["skipped"] else ""),
+              highlight=False)
     return 0
 
 
 def _predict(args) -> int:
-    from .run import predict
-    results = predict(args.run, args.images, top_k=args.top_k, device=args.device)
-    if args.json:
-        print(json.dumps([{"image": image, "predictions": [{"class": c, "probability": p} for c, p in top]}
-                          for image, top in zip(args.images, results)], indent=2))
+    from rich.progress import Progress
+
+    from .predicting import predict_source, write_predictions
+    with Progress(console=err, transient=True, disable=args.quiet or args.json) as progress:
+        task = progress.add_task("predicting", total=None)
+        rows = predict_source(_load(args), args.images, top_k=args.top_k, tta=args.tta, batch_size=args.batch_size,
+                              device=args.device,
+                              on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+        if args.out:
+            counts = write_predictions(rows, Path(args.out), args.top_k)
+        else:
+            rows = list(rows)
+            counts = {"images": len(rows), "unreadable": sum(bool(r.error) for r in rows)}
+    if args.json and not args.out:
+        print(json.dumps([{"image": r.image, "predictions": [{"class": c, "probability": p} for c, p in r.top],
+                           **({"error": r.error} if r.error else {})} for r in rows], indent=2))
         return 0
-    table = Table()
-    table.add_column("image")
-    table.add_column("class")
-    table.add_column("probability", justify="right")
-    for image, top in zip(args.images, results):
-        for rank, (name, probability) in enumerate(top):
-            table.add_row(image if rank == 0 else "", name, f"{probability:.4f}")
-    out.print(table)
+    if not args.out:
+        table = Table()
+        for column in ("image", "class", "probability"):
+            table.add_column(column, justify="right" if column == "probability" else "left", overflow="fold")
+        for row in rows[:SHOWN_PREDICTIONS]:
+            if row.error:
+                table.add_row(safe(row.image), "[red]unreadable", safe(row.error))
+            for rank, (name, probability) in enumerate(row.top):
+                table.add_row(safe(row.image) if rank == 0 else "", safe(name), f"{probability:.4f}")
+        out.print(table)
+        if len(rows) > SHOWN_PREDICTIONS:
+            out.print(f"the first {SHOWN_PREDICTIONS} of {len(rows):,} images shown; --out FILE.csv writes them all",
+                      highlight=False)
+    unreadable = f", {counts['unreadable']:,} unreadable (their reasons in the error column)" if counts[
+        "unreadable"] else ""
+    written = f": {safe(args.out)}" if args.out else ""
+    err.print(f"predicted {counts['images'] - counts['unreadable']:,} of {counts['images']:,} images"
+              f"{unreadable}{written}", highlight=False, soft_wrap=True)
+    return 0
+
+
+def _export(args) -> int:
+    from .exporting import export
+    written = export(_load(args), format=args.format, out=args.out, batch=args.batch)
+    meta = written.metadata
+    if args.json:
+        print(json.dumps(meta, indent=1))
+        return 0
+    shape = "x".join("N" if n == "batch" else str(n) for n in meta["input"]["shape"])
+    check = meta["parity"]
+    out.print(f"exported {safe(str(written.path))}: uint8 {shape} images -> {len(meta['classes'])} "
+              f"{'calibrated ' if meta['calibrated'] else ''}probabilities", highlight=False, soft_wrap=True)
+    out.print(f"parity with PyTorch: largest difference {check['max_abs_difference']:.1e} over {check['images']} "
+              f"images in {safe(check['runtime'])} (tolerance {check['tolerance']:g})", highlight=False,
+              soft_wrap=True)
+    out.print(f"metadata: {safe(str(written.metadata_path))}", highlight=False, soft_wrap=True)
     return 0
 
 
@@ -556,19 +720,19 @@ def _knobs(args) -> int:
                     table.add_column(column, overflow="fold")
                 for knob in knobs:
                     table.add_row(f"[cyan]{knob.name}", str(knob.default), str(knob.baseline),
-                                  escape(str(knob.search or "-")))
+                                  safe(str(knob.search or "-")))
                 out.print(table)
         out.print("details: autorecipe knobs NAME [NAME ...]; everything: autorecipe knobs --json", highlight=False)
         return 0
     for knob in chosen:
         out.print(f"[bold cyan]{knob.name}[/] ({knob.bucket})   default {knob.default}   baseline {knob.baseline}",
                   highlight=False)
-        out.print(f"  valid: {escape(knob.valid_values())}", highlight=False)
-        out.print(f"  search: {escape(str(knob.search or '-'))}", highlight=False)
+        out.print(f"  valid: {safe(knob.valid_values())}", highlight=False)
+        out.print(f"  search: {safe(str(knob.search or '-'))}", highlight=False)
         models = honoured_by(knob.name)
         if models:
             out.print(f"  models: {', '.join(models)}", highlight=False)
-        out.print(f"  {escape(knob.help)}", highlight=False)
+        out.print(f"  {safe(knob.help)}", highlight=False)
     return 0
 
 
@@ -582,7 +746,7 @@ def _recipe(args) -> int:
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """autorecipe's warnings as one line ("warning: ..."); others as Python prints them."""
     if issubclass(category, AutorecipeWarning):
-        err.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+        err.print(f"[bold yellow]warning:[/] {safe(str(message))}", highlight=False, soft_wrap=True)
     else:
         _python_show_warning(message, category, filename, lineno, file, line)
 
@@ -593,6 +757,14 @@ def _on_path(error: OSError, out: str | None) -> bool:
         return False
     target, failed = Path(out).resolve(), Path(os.fsdecode(error.filename)).resolve()
     return failed == target or target in failed.parents or failed in target.parents
+
+
+def _calibration_text(record: dict) -> str:
+    """'temperature 1.42: expected calibration error 5.10% -> 1.20%', or why calibration was skipped."""
+    if "skipped" in record:
+        return f"skipped: {record['skipped']}"
+    return (f"temperature {record['temperature']:.3f}: expected calibration error {_pct(record['ece_before'])} -> "
+            f"{_pct(record['ece_after'])}")
 
 
 def _within(interval) -> str:

@@ -9,6 +9,11 @@ class AutorecipeError(Exception):
     """
 
 
+class UntrustedModelCode(AutorecipeError):
+    """A run folder names model code (package.module:factory) that loading it would import and run, and the user
+    has not said to trust it."""
+
+
 class AutorecipeWarning(UserWarning):
     """Something a user should know that does not stop the run (e.g. a validation split too small to
     tell recipes apart); the CLI prints it as one line."""

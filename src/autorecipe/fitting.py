@@ -14,6 +14,8 @@ from torch import nn
 from .version import __version__
 from .architecture.custom import OBJECT, importable_name
 from .budget import Budget, parse_budget
+from .calibration import MIN_IMAGES as MIN_CALIBRATION_IMAGES
+from .calibration import calibrate
 from .data.balance import warn_if_imbalanced
 from .data.checks import warn_about_duplicates
 from .data.dataset import ImageData, check_trainable
@@ -25,10 +27,10 @@ from .device import choose_device, describe_device
 from .durations import parse_duration
 from .errors import AutorecipeError, AutorecipeWarning
 from .files import write_atomic
-from .output_folder import OutputFolder, default_folder
+from .output_folder import OutputFolder, check_free, default_folder, empty, holds_run
 from .recipe import Recipe
 from .resuming import CHECKPOINT, FitRecord, identity, plain
-from .run import Run
+from .run import Run, logits_of
 from .semi.methods import resolve_method
 from .semi.train import train_with_unlabeled
 from .statistics import accuracy_halfwidth, wilson_interval
@@ -74,6 +76,7 @@ def fit(
     metric: str = "auto",
     flagged: str | Path | None = None,
     flagged_action: str = "drop",
+    overwrite: bool = False,
 ) -> Run:
     """Train a classifier on `data` with the default (or given) recipe and save it to `out`.
 
@@ -101,8 +104,9 @@ def fit(
     `metric` is the validation score that chooses the kept epoch and early stopping: accuracy,
     balanced_accuracy or macro_f1 (auto: balanced accuracy when the training classes are imbalanced, see
     data.balance, else accuracy); metrics.json holds all three, with per-class precision and recall.
-    Returns the trained Run; its files are in `run.path`. A fit that fails with a user error
-    leaves no new folder behind.
+    An `out` that holds a run already is an error unless `overwrite`, which empties it once the data has
+    loaded (no file of the old run stays beside the new one's). Returns the trained Run; its files are in
+    `run.path`. A fit that fails with a user error leaves no new folder behind.
     """
     seconds = parse_duration(time_budget) if time_budget is not None else None
     limits = parse_budget(budget) if budget is not None else Budget(seconds=seconds)
@@ -140,6 +144,8 @@ def fit(
     time_budget = limits.seconds
     dev = choose_device(device)
     out = Path(out) if out is not None else default_folder("fit")
+    if record is None:
+        check_free(out, overwrite)
     checkpoint = Checkpoint(out / CHECKPOINT)
     # A user error, or any failure before run.log is written, leaves no new folder behind.
     with OutputFolder(out, "run.log", append=record is not None, remove_on_user_error=record is None) as folder:
@@ -147,6 +153,8 @@ def fit(
                  ", resumed" if resume is not None else "")
         events = Callbacks([RichProgress() if progress is True else progress or None, *callbacks])
         splits = load_splits(data, val, test, recipe, val_fraction, seed, on_data, events.on_decode)
+        if record is None and overwrite and holds_run(out):
+            empty(out)
         folder.open_log()
         if record is None:  # a new fit: never another run's checkpoints; the status marker says running
             checkpoint.remove()
@@ -177,6 +185,7 @@ def fit(
             record.write()
         log.info("recipe:\n%s", recipe.to_yaml())
         rounds = []
+        folder.keep()  # from here a checkpoint may hold training worth keeping, whatever ends the fit
         if pool is not None and method != "none":
             images = pool.as_data(train_data.classes, unlabeled_labels)
             trained = train_with_unlabeled(recipe, train_data, val_data, images, device=dev, seed=seed,
@@ -192,16 +201,22 @@ def fit(
                    "train_image_sizes": training_sizes(recipe.data, train_data.image_size),
                    **({"flagged_images": flagged_count, "flagged_action": flagged_action} if flagged else {})}
         run = Run(result.model, recipe, train_data.classes, result.history, metrics, val_correct=result.val_correct)
+        if result.best_epoch is not None:
+            metrics["calibration"] = calibrate_run(run, val_data, dev)
         if splits.test is not None and result.best_epoch:
             test_metrics = run.evaluate(splits.test, device=str(dev))
             metrics.update(test_accuracy=test_metrics["accuracy"], test_loss=test_metrics["loss"],
                            test_balanced_accuracy=test_metrics["balanced_accuracy"],
-                           test_macro_f1=test_metrics["macro_f1"], num_test=test_metrics["count"])
+                           test_macro_f1=test_metrics["macro_f1"], test_ece=test_metrics["ece"],
+                           num_test=test_metrics["count"])
         if result.best_epoch is None:
             log.warning("training %s before the first epoch ended; no model saved", result.status)
-        run.save(out, with_model=result.best_epoch is not None)
-        if result.gradients is not None:
-            write_atomic(out / GRADIENTS, json.dumps(result.gradients).encode())
+        try:
+            run.save(out, with_model=result.best_epoch is not None)
+            if result.gradients is not None:
+                write_atomic(out / GRADIENTS, json.dumps(result.gradients).encode())
+        except OSError as error:
+            raise AutorecipeError(_unsaved(out, error, checkpoint)) from None
         log.info("metrics %s", metrics)
         record.status = result.status
         record.write()
@@ -210,6 +225,33 @@ def fit(
         else:
             checkpoint.remove()
         return run
+
+
+def _unsaved(out: Path, error: OSError, checkpoint: Checkpoint) -> str:
+    """What to do when a trained run cannot be written (a full disk, a folder made read-only)."""
+    where = f"{out}: cannot save the run ({error.strerror or error})"
+    if checkpoint.path.is_file():
+        return (f"{where}; free space, then `autorecipe fit --resume {out}` saves it from its checkpoint without "
+                f"training again (or, if the last checkpoint is older, from where it was written)")
+    return f"{where}, and no checkpoint could be written either: the trained model is lost; free space and fit again"
+
+
+def calibrate_run(run: Run, val_data: ImageData | None, device: torch.device) -> dict:
+    """Fit the temperature that calibrates `run`'s probabilities on its validation images (set on the run);
+    the record for metrics.json, or why calibration was skipped."""
+    if val_data is None or len(val_data) < MIN_CALIBRATION_IMAGES:
+        reason = ("no validation images" if val_data is None else
+                  f"validation holds {len(val_data)} images, fewer than the {MIN_CALIBRATION_IMAGES} a temperature "
+                  f"needs")
+        log.warning("calibration skipped: %s; predicted probabilities are the model's own, uncalibrated", reason)
+        return {"skipped": reason}
+    logits, labels = logits_of(run, val_data, str(device))
+    record = calibrate(logits, labels)
+    run.temperature = record["temperature"]
+    log.info("calibration: temperature %.3f; expected calibration error %.2f%% before, %.2f%% after, on %d "
+             "validation images", run.temperature, 100 * record["ece_before"], 100 * record["ece_after"],
+             record["images"])
+    return record
 
 
 def _run_finders(recipe: Recipe, train_data: ImageData, dev: torch.device, seed: int, network, out: Path,

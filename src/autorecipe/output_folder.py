@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .errors import AutorecipeError
+from .terminal import visible
 
 log = logging.getLogger("autorecipe")
 
@@ -32,6 +33,34 @@ def make_folder(out: Path) -> Path | None:
     return missing[-1] if missing else None
 
 
+# A folder with one of these holds a run: a trained model, a fit's record of its end, or training to resume. A fit
+# that failed before training (a user error, a kill) leaves only run.log and fit.json, which the next fit rewrites.
+RUN_MARKERS = ("model.safetensors", "metrics.json", "checkpoint.pt")
+
+
+def holds_run(folder: Path) -> bool:
+    """Whether `folder` holds a fit's run (a model, a finished fit's record, or a checkpoint)."""
+    return any((folder / name).exists() for name in RUN_MARKERS)
+
+
+def check_free(folder: Path, overwrite: bool) -> None:
+    """A new fit may write to a folder that does not exist, is empty or holds no run; one that holds a run needs
+    `overwrite`."""
+    if holds_run(folder) and not overwrite:
+        raise AutorecipeError(f"--out {folder} holds a run already; choose another folder, continue that run with "
+                              f"`autorecipe fit --resume {folder}`, or replace it with --overwrite")
+
+
+def empty(folder: Path) -> None:
+    """Remove everything in `folder` (an earlier run that --overwrite replaces: none of its files may stay beside
+    the new run's)."""
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
 def hold_log() -> logging.handlers.MemoryHandler:
     """Keep log records in memory until the data has loaded, so a data error writes no log file."""
     held = logging.handlers.MemoryHandler(capacity=sys.maxsize, flushLevel=logging.CRITICAL + 1)
@@ -43,12 +72,20 @@ def hold_log() -> logging.handlers.MemoryHandler:
 def log_to(path: Path, held: logging.handlers.MemoryHandler, mode: str = "w") -> logging.Handler:
     """Log to `path` (mode "a" appends), starting with the records `held` so far (which then stops holding)."""
     handler = logging.FileHandler(path, mode=mode)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(VisibleFormatter("%(asctime)s %(levelname)s %(message)s"))
     held.setTarget(handler)
     held.flush()
     log.removeHandler(held)
     log.addHandler(handler)
     return handler
+
+
+class VisibleFormatter(logging.Formatter):
+    """Log lines whose control characters are written as escapes: a class or file name holding a terminal escape
+    sequence cannot act on the terminal of whoever reads the log with cat or tail."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible(super().format(record))
 
 
 def close_logs(*handlers: logging.Handler | None) -> None:
@@ -75,6 +112,11 @@ class OutputFolder:
         self.created = make_folder(self.path)
         self.held = hold_log()
         return self
+
+    def keep(self) -> None:
+        """From now on keep the folder whatever ends the verb (it may hold work worth keeping)."""
+        self.remove_on_user_error = False
+        self.created = None
 
     def open_log(self) -> None:
         """Write the log to its file from now on, starting with what was held."""

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from .errors import AutorecipeError
-from .files import write_atomic
+from .files import regular, write_atomic
 from .knobs import BUCKETS, bucket_knobs, find_knob, lookup_knob, registry
 
 
@@ -124,9 +124,12 @@ class Recipe:
         """Read a recipe file."""
         path = Path(path)
         try:
-            text = path.read_text()
+            text = regular(path).read_text()
         except OSError as error:
             raise AutorecipeError(f"cannot read recipe {path}: {error.strerror}") from None
+        except UnicodeDecodeError as error:
+            raise AutorecipeError(f"cannot read recipe {path}: not UTF-8 text ({error.reason} at byte "
+                                  f"{error.start})") from None
         try:
             return cls.from_yaml(text, str(path))
         except AutorecipeError as error:

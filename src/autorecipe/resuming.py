@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AutorecipeError
-from .files import write_atomic
+from .files import regular, write_atomic
 
 RECORD = "fit.json"
 CHECKPOINT = "checkpoint.pt"
@@ -55,9 +55,9 @@ class FitRecord:
             raise AutorecipeError(f"--resume {folder}: it holds no {RECORD}, so no fit to resume (a fit writes one "
                                   f"as it starts)")
         try:
-            saved = json.loads(path.read_text())
+            saved = json.loads(regular(path).read_text())
             record = cls(folder, saved["arguments"], saved["status"], saved.get("recipe"))
-        except (ValueError, KeyError, TypeError) as error:
+        except (OSError, ValueError, KeyError, TypeError) as error:
             raise AutorecipeError(f"--resume {folder}: {RECORD} is damaged ({error})") from None
         if record.status not in RESUMABLE:
             raise AutorecipeError(f"--resume {folder}: its fit ended (status {record.status}); nothing to resume. "

@@ -117,34 +117,3 @@ def _paired(first, second) -> np.ndarray:
     if a.ndim != 2 or a.size == 0:
         raise ValueError(f"paired scores must be (seeds, images) with at least one image, not {a.shape}")
     return a - b
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """How far confidence is from accuracy: the expected calibration error and the reliability table (per
-    confidence bin: its range, images, mean confidence and accuracy; empty bins left out)."""
-
-    ece: float
-    bins: list[dict]
-
-    def to_dict(self) -> dict:
-        return {"ece": self.ece, "bins": self.bins}
-
-
-def calibration(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> Calibration:
-    """The expected calibration error of top-1 predictions, with equal-width confidence bins (Guo et al., 2017):
-    the images-weighted mean of |accuracy - confidence| over the bins."""
-    probabilities, labels = np.asarray(probabilities, dtype=np.float64), np.asarray(labels)
-    if len(labels) == 0:
-        return Calibration(float("nan"), [])
-    confidence, right = probabilities.max(1), probabilities.argmax(1) == labels
-    index = np.minimum((confidence * bins).astype(int), bins - 1)
-    table, ece = [], 0.0
-    for b in range(bins):
-        chosen = index == b
-        if chosen.any():
-            mean_confidence, accuracy = float(confidence[chosen].mean()), float(right[chosen].mean())
-            ece += chosen.mean() * abs(accuracy - mean_confidence)
-            table.append({"low": b / bins, "high": (b + 1) / bins, "count": int(chosen.sum()),
-                          "confidence": mean_confidence, "accuracy": accuracy})
-    return Calibration(float(ece), table)

@@ -89,7 +89,7 @@ def _run_cell(arm: Arm, seed: int, data, out: Path, fit_arguments: dict) -> dict
     record = folder / "fit.json"
     resumable = record.exists() and json.loads(record.read_text()).get("status") in ("running", "interrupted")
     run = fit(data, recipe=arm.recipe, seed=seed, out=None if resumable else folder,
-              resume=folder if resumable else None, progress=False, **fit_arguments)
+              resume=folder if resumable else None, progress=False, overwrite=True, **fit_arguments)
     if run.val_correct is None:
         raise AutorecipeError("arms are compared on validation images: give --val, or a --val-fraction above 0")
     log.info("cell %s seed %d: %.4f", arm.name, seed, run.metrics["val_accuracy"])

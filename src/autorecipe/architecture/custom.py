@@ -26,6 +26,12 @@ CUSTOM_HELP = "package.module:factory, or timm:<name>"
 _FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.\-]*")
 
 
+def imports_code(value: str) -> bool:
+    """Whether building the model named `value` imports a module and calls a factory outside autorecipe and timm
+    (a `package.module:factory` name)."""
+    return value != OBJECT and bool(_FACTORY.fullmatch(value)) and not value.startswith("timm:")
+
+
 def is_custom(value: str) -> bool:
     """Whether a model name names a factory, a timm model, or a module object."""
     return value == OBJECT or bool(_FACTORY.fullmatch(value))

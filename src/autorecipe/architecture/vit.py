@@ -45,21 +45,21 @@ class PatchEmbed(nn.Module):
     def __init__(self, c_in: int, dim: int, patch: int, image_size: int):
         super().__init__()
         self.proj = nn.Conv2d(c_in, dim, patch, stride=patch)
-        tokens = (image_size // patch) ** 2
+        self.side = image_size // patch  # the grid of patches the position embeddings are built for
         self.cls = nn.Parameter(torch.zeros(1, 1, dim))
-        self.position = nn.Parameter(torch.randn(1, tokens + 1, dim) * POSITION_STD)
+        self.position = nn.Parameter(torch.randn(1, self.side ** 2 + 1, dim) * POSITION_STD)
 
     def forward(self, x):
         x = self.proj(x)
         grid = x.shape[-2:]
         x = x.flatten(2).transpose(1, 2)
-        return torch.cat([self.cls.expand(len(x), -1, -1), x], 1) + self.positions(grid)
+        return torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.positions(grid)
 
     def positions(self, grid: torch.Size) -> torch.Tensor:
         """The position embeddings, resized (bicubically) to a grid of another size than the one built for
         (images trained smaller than they are evaluated: the data bucket's train_size)."""
-        side = int(round((self.position.shape[1] - 1) ** 0.5))
-        if tuple(grid) == (side, side):
+        side = self.side
+        if tuple(int(g) for g in grid) == (side, side):  # int(): a traced (exported) graph's sizes are tensors
             return self.position
         cls, rest = self.position[:, :1], self.position[:, 1:]
         rest = rest.reshape(1, side, side, -1).permute(0, 3, 1, 2)

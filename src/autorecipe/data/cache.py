@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -12,10 +13,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from stat import S_ISREG
 
 import numpy as np
 
-from .images import decode_chunk
+from ..errors import AutorecipeError
+from .images import decode_chunk, max_pixels
+
+log = logging.getLogger("autorecipe")
 
 DECODER_VERSION = 1  # bump when decoding changes, so stale caches are not reused
 SERIAL_BELOW = 512   # fewer files than this decode in one thread
@@ -40,6 +45,9 @@ def content_digests(paths: list[str], root: Path) -> list[str]:
             try:
                 stat = os.stat(path)
             except OSError:
+                digests.append("")
+                continue
+            if not S_ISREG(stat.st_mode):  # reading a FIFO or a device would wait forever; decoding says why
                 digests.append("")
                 continue
             seen = known.get(path)
@@ -73,18 +81,52 @@ def decode_files(
     are zeros), and whether the cache already held the result.
     """
     root = cache_root()
-    key = hashlib.blake2b(
-        json.dumps([DECODER_VERSION, size, gray, content_digests(paths, root)]).encode(), digest_size=16
-    ).hexdigest()
+    try:
+        digests = content_digests(paths, root)
+    except (OSError, sqlite3.Error) as error:
+        raise AutorecipeError(f"the decode cache {root} cannot be used ({error}); free space there, or set "
+                              f"AUTORECIPE_CACHE to a folder on a disk with room") from None
+    key = hashlib.blake2b(json.dumps([DECODER_VERSION, size, gray, max_pixels(), digests]).encode(),
+                          digest_size=16).hexdigest()
     entry = root / "decoded" / key
-    if (entry / "meta.json").exists() and use_cache:
+    shape = (len(paths), 1 if gray else 3, size, size)
+    if use_cache and (entry / "meta.json").exists():
+        found = _read_entry(entry, shape)
+        if found is not None:
+            return (*found, True)
+    try:
+        failures = _write_entry(entry, key, shape, paths, size, gray, workers, on_progress)
+    except OSError as error:
+        raise AutorecipeError(f"the decode cache {root} is full or cannot be written ({error.strerror or error}); "
+                              f"free space there, or set AUTORECIPE_CACHE to a folder on a disk with room") from None
+    return np.load(entry / "x.npy", mmap_mode="r"), failures, False
+
+
+def _read_entry(entry: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, dict[int, str]] | None:
+    """A cache entry's images and failures; None (and the entry removed, to be decoded again) when it is
+    damaged: cut short by a full disk or a crash of another program, or edited."""
+    try:
         failures = {int(k): v for k, v in json.loads((entry / "meta.json").read_text())["failures"].items()}
-        return np.load(entry / "x.npy", mmap_mode="r"), failures, True
+        x = np.load(entry / "x.npy", mmap_mode="r")
+        if x.shape != shape or x.dtype != np.uint8:
+            raise ValueError(f"holds {x.shape} {x.dtype}, expected {shape} uint8")
+        return x, failures
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        log.warning("damaged cache entry %s (%s): removed, the images are decoded again", entry, error)
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+
+
+def _write_entry(entry: Path, key: str, shape: tuple[int, ...], paths, size, gray, workers, on_progress) -> dict:
+    """Decode into a new cache entry, written under a temporary name and renamed when complete; its disk space
+    is reserved first, so that a full disk is an error, not a crash (SIGBUS) while the memory map is filled."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=entry.parent))
     try:
-        shape = (len(paths), 1 if gray else 3, size, size)
         x = np.lib.format.open_memmap(tmp / "x.npy", mode="w+", dtype=np.uint8, shape=shape)
+        if hasattr(os, "posix_fallocate"):  # Linux and most POSIX systems
+            with open(tmp / "x.npy", "r+b") as f:
+                os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
         failures = _decode_into(x, paths, size, gray, workers, on_progress)
         x.flush()
         del x
@@ -97,7 +139,7 @@ def decode_files(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return np.load(entry / "x.npy", mmap_mode="r"), failures, False
+    return failures
 
 
 def _decode_into(x, paths, size, gray, workers, on_progress) -> dict[int, str]:

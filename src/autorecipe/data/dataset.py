@@ -90,17 +90,25 @@ def load_data(
     """Load any source as ImageData; image_size 0 and channels "auto" are chosen from the data."""
     start = time.perf_counter()
     source = read_source(spec)
-    image_size, gray = _resolve_format(source, image_size, channels)
+    probes = _probe(source) if not (image_size and channels != "auto") else {}
+    size, gray = _resolve_format(probes, image_size, channels)
     skipped: list[tuple[str, str]] = []
     from_cache = False
     if isinstance(source, FileSource):
-        x, failures, from_cache = decode_files(source.paths, image_size, gray, use_cache=use_cache,
+        x, failures, from_cache = decode_files(source.paths, size, gray, use_cache=use_cache,
                                                on_progress=on_progress)
+        failed = {source.paths[i] for i in failures}
+        readable = {path: probe for path, probe in probes.items() if path not in failed}
+        if len(readable) < len(probes) and _resolve_format(readable, image_size, channels) != (size, gray):
+            # a file that could not be decoded had a say in the automatic size or colour: decode again without it
+            size, gray = _resolve_format(readable, image_size, channels)
+            x, failures, from_cache = decode_files(source.paths, size, gray, use_cache=use_cache,
+                                                   on_progress=on_progress)
         _check_classes_readable(source, failures)
         keep = np.array([i for i in range(len(source.paths)) if i not in failures], dtype=np.int64)
         skipped = [(source.paths[i], reason) for i, reason in sorted(failures.items())]
     else:
-        x = convert_arrays(source.x, image_size, gray)
+        x = convert_arrays(source.x, size, gray)
         keep = np.arange(len(x), dtype=np.int64)
     labels = [source.labels[i] for i in keep]
     classes = source.classes if isinstance(source, ArraySource) and source.classes else _sorted_classes(labels)
@@ -111,18 +119,21 @@ def load_data(
                      list(source.paths) if isinstance(source, FileSource) else None)
 
 
-def _resolve_format(source: FileSource | ArraySource, image_size: int, channels: str) -> tuple[int, bool]:
-    """The image size and grayness to decode at, looking at the data where they are automatic."""
+def _probe(source: FileSource | ArraySource) -> dict[str, tuple[int, bool]]:
+    """The shorter side and grayness of a seeded sample of a source's files, read from their headers (by path;
+    unreadable headers left out); for arrays, of the array."""
+    if isinstance(source, ArraySource):
+        return {"arrays": (min(source.x.shape[1:3]), source.x.ndim == 3 or source.x.shape[3] == 1)}
+    sample = random.Random(0).sample(source.paths, min(PROBE_FILES, len(source.paths)))
+    return {path: found for path, found in zip(sample, map(probe_file, sample)) if found is not None}
+
+
+def _resolve_format(probes: dict[str, tuple[int, bool]], image_size: int, channels: str) -> tuple[int, bool]:
+    """The image size and grayness to decode at, from the probed files where they are automatic."""
     if image_size and channels != "auto":
         return image_size, channels == "gray"
-    if isinstance(source, ArraySource):
-        sides = [min(source.x.shape[1:3])]
-        gray = source.x.ndim == 3 or source.x.shape[3] == 1
-    else:
-        sample = random.Random(0).sample(source.paths, min(PROBE_FILES, len(source.paths)))
-        probes = [p for p in map(probe_file, sample) if p is not None]
-        sides = [side for side, _ in probes]
-        gray = bool(probes) and all(g for _, g in probes)
+    sides = [side for side, _ in probes.values()]
+    gray = bool(probes) and all(g for _, g in probes.values())
     return image_size or choose_size(sides), gray if channels == "auto" else channels == "gray"
 
 

@@ -5,11 +5,18 @@ Kept free of torch so that decoding worker processes start quickly.
 
 from __future__ import annotations
 
+import os
+import re
+
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..files import regular
 from ..knobs import IntRange, Interval, Options, knob
 
+MAX_PIXELS = "AUTORECIPE_MAX_PIXELS"  # the environment variable (`autorecipe --max-pixels`) of the decoding limit
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own limit (a 9459 x 9459 image): larger files are refused, not decoded
+BOMB = "a decompression bomb, or a very large image (raise the limit with autorecipe --max-pixels N)"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 AUTO_SIZE_LIMITS = (16, 224)
@@ -63,8 +70,21 @@ def _to_8bit(image: Image.Image) -> Image.Image:
 
 
 def decode_file(path: str, size: int, gray: bool) -> np.ndarray:
-    """Decode one file to a (C, size, size) uint8 array; raises on unreadable files."""
-    with Image.open(path) as image:
+    """Decode one file to a (C, size, size) uint8 array; raises on unreadable files (and on anything but a regular
+    file: opening a FIFO or a device would wait forever)."""
+    regular(path)
+    limit = max_pixels()
+    Image.MAX_IMAGE_PIXELS = limit  # Pillow itself refuses twice the limit, in its header check
+    try:
+        image = Image.open(path)
+    except Image.DecompressionBombError as error:  # "Image size (N pixels) exceeds limit of ..."
+        pixels = next(iter(re.findall(r"\d+", str(error))), "?")
+        raise ValueError(f"{int(pixels):,} pixels, over the limit of {limit:,}: {BOMB}" if pixels != "?" else
+                         f"over the limit of {limit:,} pixels: {BOMB}") from None
+    with image:
+        if image.width * image.height > limit:
+            raise ValueError(f"{image.width} x {image.height} = {image.width * image.height:,} pixels, over the limit "
+                             f"of {limit:,}: {BOMB}")
         image.seek(0)
         if image.format == "JPEG":
             image.draft("L" if gray else "RGB", (size, size))
@@ -72,8 +92,17 @@ def decode_file(path: str, size: int, gray: bool) -> np.ndarray:
         return to_array(image, size, gray)
 
 
+def max_pixels() -> int:
+    """The largest image (width x height) decoded: $AUTORECIPE_MAX_PIXELS, else Pillow's own limit."""
+    value = os.environ.get(MAX_PIXELS, "")
+    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_MAX_PIXELS
+
+
 def probe_file(path: str) -> tuple[int, bool] | None:
-    """The shorter side and grayness of an image file, from its header; None if unreadable."""
+    """The shorter side and grayness of an image file, from its header; None if unreadable (or not a regular
+    file: opening a FIFO would wait forever)."""
+    if not os.path.isfile(path):
+        return None
     try:
         with Image.open(path) as image:
             return min(image.size), is_gray(image)

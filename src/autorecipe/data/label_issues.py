@@ -15,6 +15,7 @@ from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
 
 from ..errors import AutorecipeError
+from ..files import regular
 from .dataset import ImageData
 
 
@@ -53,7 +54,7 @@ def read_flagged(path) -> dict[str, float]:
     if path.is_dir():
         path = path / FLAGGED_FILE
     try:
-        with path.open(newline="") as f:
+        with regular(path).open(newline="") as f:
             rows = list(csv.DictReader(f))
     except OSError as error:
         raise AutorecipeError(f"flagged {str(path)!r}: {error.strerror or error}; give diagnose's --out folder or "

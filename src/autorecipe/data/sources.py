@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import csv
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import AutorecipeError
+from ..errors import AutorecipeError, AutorecipeWarning
 from .images import IMAGE_EXTENSIONS
 
 BUILTIN = ("digits",)
+DATA_ROOT = "AUTORECIPE_DATA_ROOT"  # the environment variable that confines manifests' paths to one folder
 
 
 @dataclass
@@ -82,13 +85,16 @@ def _folder(root: Path) -> FileSource:
 
 
 def _manifest(path: Path) -> FileSource:
-    """A CSV of `path,label` rows; relative paths are relative to the CSV's folder."""
-    paths, labels = [], []
+    """A CSV of `path,label` rows; relative paths are relative to the CSV's folder. A row that repeats an earlier
+    one is dropped with a warning (it would be drawn twice, and could land in training and validation both); a
+    file listed under two labels is an error naming both lines."""
+    paths, labels, first_line, repeats = [], [], {}, []
     try:
         with path.open(newline="") as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise AutorecipeError(f"{path}: cannot read the CSV manifest: {error}") from None
+    root = data_root()
     for line, row in enumerate(rows, 1):
         if not row or all(not cell.strip() for cell in row):
             continue
@@ -97,15 +103,44 @@ def _manifest(path: Path) -> FileSource:
         if len(row) != 2 or not row[0].strip() or not row[1].strip():
             raise AutorecipeError(f"{path}, line {line}: expected two columns `path,label`, got {row!r}")
         file = Path(row[0].strip()).expanduser()
-        paths.append(str(file if file.is_absolute() else path.parent / file))
-        labels.append(row[1].strip())
+        file = file if file.is_absolute() else path.parent / file
+        check_under_root(file, root, f"{path}, line {line}")
+        key, label = os.path.normpath(file), row[1].strip()
+        if key in first_line:
+            earlier = first_line[key]
+            if labels[earlier[1]] != label:
+                raise AutorecipeError(f"{path}, lines {earlier[0]} and {line}: {file} is listed as "
+                                      f"{labels[earlier[1]]!r} and as {label!r}; keep the right label")
+            repeats.append((line, earlier[0]))
+            continue
+        first_line[key] = (line, len(paths))
+        paths.append(str(file))
+        labels.append(label)
     if not paths:
         raise AutorecipeError(f"{path}: the manifest lists no images")
+    if repeats:
+        warnings.warn(f"{path}: {len(repeats)} row(s) repeat an earlier row and were dropped (e.g. line "
+                      f"{repeats[0][0]} repeats line {repeats[0][1]})", AutorecipeWarning, stacklevel=2)
     return FileSource(paths, labels, f"CSV manifest {path}")
+
+
+def data_root() -> Path | None:
+    """The folder that manifests' paths must lie under ($AUTORECIPE_DATA_ROOT, `autorecipe --data-root`), or None:
+    any path."""
+    root = os.environ.get(DATA_ROOT)
+    return Path(root).expanduser().resolve() if root else None
+
+
+def check_under_root(file: Path, root: Path | None, where: str) -> None:
+    """Raise unless `file` (symbolic links followed) lies under `root`."""
+    if root is not None and not file.resolve().is_relative_to(root):
+        raise AutorecipeError(f"{where}: {file} lies outside the data root {root}; list files under it, or "
+                              f"leave out --data-root")
 
 
 def _npz(path: Path) -> ArraySource:
     """An .npz with `x` uint8 (N, H, W[, C]), `y` labels and optionally `classes` names."""
+    check_zip(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = {"x", "y"} - set(archive.files)
@@ -125,10 +160,26 @@ def _npz(path: Path) -> ArraySource:
     return _arrays(x, y, f"arrays {path}")
 
 
+def check_zip(path: Path) -> None:
+    """An .npz is a zip archive of .npy arrays: say so plainly when a file is not one."""
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as error:
+        raise AutorecipeError(f"{path}: cannot read the .npz file: {error.strerror}") from None
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise AutorecipeError(f"{path}: not an .npz archive (a zip of arrays, as numpy.savez writes); write it with "
+                              f"np.savez(path, x=images, y=labels)")
+
+
 def check_images(x: np.ndarray, description: str) -> np.ndarray:
-    """Image arrays must be uint8 (N, H, W) or (N, H, W, C) with C in 1, 3, 4."""
+    """Image arrays must be uint8 (N, H, W) or (N, H, W, C) with C in 1, 3, 4; channels-first arrays, (N, C, H, W),
+    are refused rather than read as images C pixels tall."""
     if x.dtype != np.uint8:
         raise AutorecipeError(f"{description}: x must be uint8 (0..255), got {x.dtype}; convert with x.astype('uint8')")
+    if x.ndim == 4 and x.shape[1] in (1, 3, 4) and x.shape[2] > 4 * x.shape[1]:
+        raise AutorecipeError(f"{description}: x of shape {x.shape} looks channels-first (N, C, H, W); images are "
+                              f"(N, H, W, C): pass x.transpose(0, 2, 3, 1)")
     if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3, 4)):
         raise AutorecipeError(f"{description}: x must have shape (N, H, W) or (N, H, W, C) with C in 1, 3, 4; "
                               f"got {x.shape}")

@@ -16,7 +16,7 @@ from .cache import decode_files
 from .dataset import ImageData, convert_arrays
 from .duplicates import found_in, pixel_digests
 from .images import IMAGE_EXTENSIONS
-from .sources import check_images
+from .sources import check_images, check_under_root, check_zip, data_root
 
 IGNORE_HINT = ("give --unlabeled-ignore-labels (ignore_unlabeled_labels=True in Python) to use its images without "
                "their labels")
@@ -123,7 +123,7 @@ def _manifest(path: Path, ignore_labels: bool) -> list[str]:
             raise AutorecipeError(f"{path}: has the column(s) {', '.join(c.strip() for c in rows[0][1:])} beside "
                                   f"`path`: unlabeled data takes paths alone; {IGNORE_HINT}")
         rows = rows[1:]
-    paths = []
+    paths, root = [], data_root()
     for row in rows:
         cells = [c.strip() for c in row]
         if not cells[0]:
@@ -132,7 +132,9 @@ def _manifest(path: Path, ignore_labels: bool) -> list[str]:
             raise AutorecipeError(f"{path}: row {row!r} has a second column (a label?): unlabeled data takes "
                                   f"paths alone; {IGNORE_HINT}")
         file = Path(cells[0]).expanduser()
-        paths.append(str(file if file.is_absolute() else path.parent / file))
+        file = file if file.is_absolute() else path.parent / file
+        check_under_root(file, root, str(path))
+        paths.append(str(file))
     if not paths:
         raise AutorecipeError(f"{path}: the CSV lists no images")
     return paths
@@ -140,6 +142,7 @@ def _manifest(path: Path, ignore_labels: bool) -> list[str]:
 
 def _npz(path: Path, ignore_labels: bool) -> np.ndarray:
     """An .npz with `x` uint8 (N, H, W[, C]); a `y` is an error unless `ignore_labels`."""
+    check_zip(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             if "x" not in archive.files:

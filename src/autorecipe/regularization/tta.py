@@ -26,7 +26,7 @@ def views(tta: str, x: torch.Tensor) -> list[torch.Tensor]:
     pair = [x, x.flip(-1)]
     if tta == "flip":
         return pair
-    d = max(1, round(x.shape[-1] / 32))
+    d = max(1, round(int(x.shape[-1]) / 32))  # int(): a traced (exported) graph's sizes are tensors
     return [v for image in pair for v in (image, shift(image, d), shift(image, -d))]
 
 

@@ -40,10 +40,11 @@ def folder_kind(folder: Path) -> str:
                           f"history.csv, no search.json, no plan.json with summary.json)")
 
 
-def report(folder, *, data=None, val=None, device: str | None = None) -> Path:
+def report(folder, *, data=None, val=None, device: str | None = None, trust_model_code: bool = False) -> Path:
     """Write `folder`/report.html and the report's numbers to `folder`/summary.json (a run's; a search's or an
     ablation's summary.json gains a "report" entry) and return the HTML's path. `data` and `val` replace the
-    image sources a run recorded (for a run trained on arrays, or images that moved)."""
+    image sources a run recorded (for a run trained on arrays, or images that moved). A run trained on a model
+    of your own is rebuilt only with `trust_model_code` (see Run.load); without it the results say so."""
     folder = Path(folder)
     if not folder.is_dir():
         raise AutorecipeError(f"{folder}: no such folder")
@@ -51,12 +52,12 @@ def report(folder, *, data=None, val=None, device: str | None = None) -> Path:
     context = {"kind": kind, "folder": str(folder.resolve()), "version": __version__,
                "made": time.strftime("%Y-%m-%d %H:%M"), "sections": {}}
     if kind == "run":
-        context["sections"] = run_sections(folder, data, val, device)
+        context["sections"] = run_sections(folder, data, val, device, trust_model_code)
     elif kind == "search":
         context["sections"]["search"] = search_sections(folder)
         final = folder / "final"
         if (final / "recipe.yaml").is_file() and (final / "history.csv").is_file():
-            context["sections"].update(run_sections(final, data, val, device))
+            context["sections"].update(run_sections(final, data, val, device, trust_model_code))
             context["final"] = str(final)
     else:
         context["sections"][kind] = ablation_sections(folder) if kind == "ablation" else comparison_sections(folder)

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..data.dataset import ImageData
 from ..run import Run, logits_of
-from ..statistics import calibration
+from ..calibration import calibration
 from .saliency import saliency
 
 HIGHEST_LOSS = 8  # validation images shown with their saliency
@@ -42,9 +41,9 @@ def results(run: Run, data: ImageData, device: str | None = None) -> Results:
     """Score `run` on `data` (its validation images) and explain its highest-loss images."""
     data = data.with_classes(run.classes)
     logits, labels = logits_of(run, data, device)
-    probabilities = torch.softmax(torch.from_numpy(logits), 1).numpy()
+    probabilities = run.probabilities(logits)  # calibrated, as predict gives them
     predicted = probabilities.argmax(1)
-    losses = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels), reduction="none").numpy()
+    losses = -np.log(np.maximum(probabilities[np.arange(len(labels)), labels], 1e-12))
     k = len(run.classes)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
@@ -57,7 +56,7 @@ def results(run: Run, data: ImageData, device: str | None = None) -> Results:
     worst_index = np.argsort(-losses, kind="stable")[:HIGHEST_LOSS]
     worst, method = _explained(run, data, worst_index, labels, predicted, losses, probabilities)
     return Results(len(labels), float((predicted == labels).mean()), confusion, per_class, confused,
-                   calibration(probabilities, labels).to_dict(), worst, method)
+                   {**calibration(probabilities, labels).to_dict(), "temperature": run.temperature}, worst, method)
 
 
 def _explained(run: Run, data: ImageData, index: np.ndarray, labels, predicted, losses,

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..data.split import load_splits
-from ..errors import AutorecipeError
+from ..errors import AutorecipeError, UntrustedModelCode
+from ..files import regular
 from ..resuming import RECORD
 from ..run import Run
 from ..training.gradients import FILE as GRADIENTS
@@ -30,17 +31,22 @@ SAMPLE_CLASSES = 40  # classes shown in the sample grid, at most
 SKIPPED_SHOWN = 20
 
 
-def run_sections(folder: Path, data=None, val=None, device: str | None = None) -> dict:
+def run_sections(folder: Path, data=None, val=None, device: str | None = None,
+                 trust_model_code: bool = False) -> dict:
     """The data, training and results sections of a run folder. The images come from the sources fit.json
     records (or `data` and `val`, which replace them); when they are gone the sections that need them say so."""
-    run = Run.load(folder) if (folder / "model.safetensors").is_file() else None
+    untrusted = None
+    try:
+        run = Run.load(folder, trust_model_code=trust_model_code) if (folder / "model.safetensors").is_file() else None
+    except UntrustedModelCode as error:
+        run, untrusted = None, str(error)
     history = _history(folder)
     metrics = _json(folder / "metrics.json") or {}
     splits, missing = _splits(folder, run, data, val)
     sections = {"training": _training(folder, history, metrics)}
     sections["data"] = _data(splits, metrics) if splits is not None else {"note": missing, "numbers": {}}
     if run is None:
-        sections["results"] = {"note": "the run saved no model (training ended before its first epoch)",
+        sections["results"] = {"note": untrusted or "the run saved no model (training ended before its first epoch)",
                                "numbers": {}}
     elif splits is None:
         sections["results"] = {"note": missing, "numbers": {}}
@@ -175,7 +181,7 @@ def _history(folder: Path) -> list[dict]:
 def _json(path: Path):
     """A JSON file's content, or None when it is missing or damaged (the report says what it lacks)."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(regular(path).read_text())
     except (OSError, ValueError) as error:
         if path.exists():
             log.warning("%s: unreadable (%s); its part of the report is left out", path, error)
@@ -185,7 +191,7 @@ def _json(path: Path):
 def _csv(path: Path, numbers: bool = True) -> list[dict]:
     """A CSV file's rows (numbers as floats), or [] when it is missing or damaged."""
     try:
-        with path.open(newline="") as f:
+        with regular(path).open(newline="") as f:
             rows = list(csv.DictReader(f))
     except (OSError, csv.Error, UnicodeDecodeError):
         return []

@@ -36,7 +36,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from ..budget import Budget
 from ..statistics import LEVEL, Difference, paired_bootstrap
-from .attributes import BASELINE, CONFIRM_SEED, CONFIRMS, OUTSIDE, VAL_CORRECT, VAL_LABELS, WORKER
+from .attributes import BASELINE, CONFIRM_SEED, CONFIRMS, OUTSIDE, RERUN_OF, VAL_CORRECT, VAL_LABELS
 from .resume import is_cut_off
 from .results import best_trial
 
@@ -181,17 +181,30 @@ def waiting_reruns(study: optuna.Study) -> bool:
 
 
 def rerun_next(study: optuna.Study) -> bool:
-    """Whether the trial Optuna runs next (the first waiting one) is a confirmation rerun, not a recipe that
-    a kill cut off and queued again."""
+    """Whether the trial Optuna runs next (the first waiting one) is a rerun the budget holds room for: a
+    confirmation rerun, or the recipe of a trial a kill cut off, queued again (it runs in its trial's place)."""
     waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    return bool(waiting) and CONFIRMS in min(waiting, key=lambda t: t.number).user_attrs
+    head = min(waiting, key=lambda t: t.number, default=None)
+    return head is not None and (CONFIRMS in head.user_attrs or RERUN_OF in head.user_attrs)
 
 
 def reruns_elsewhere(study: optuna.Study) -> list[FrozenTrial]:
     """The confirmation reruns another live worker is running (judge after they finish); a rerun a worker has
     just taken, before it names itself, counts as live."""
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if CONFIRMS in t.user_attrs and (WORKER not in t.user_attrs or not is_cut_off(t))]
+            if CONFIRMS in t.user_attrs and not is_cut_off(t)]
+
+
+def duplicate_rerun(trial: optuna.Trial) -> int | None:
+    """For a confirmation rerun that another worker queued too (two workers that judged at one instant): the
+    number of the earlier one, which runs it; None otherwise."""
+    attrs = trial.user_attrs
+    if CONFIRMS not in attrs:
+        return None
+    alive = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)  # not failed or cut off
+    same = [t.number for t in trial.study.get_trials(deepcopy=False, states=alive) if t.number < trial.number
+            and t.user_attrs.get(CONFIRMS) == attrs[CONFIRMS] and t.user_attrs.get(CONFIRM_SEED) == attrs[CONFIRM_SEED]]
+    return same[0] if same else None
 
 
 def queue_confirmations(study: optuna.Study, seed: int) -> int:

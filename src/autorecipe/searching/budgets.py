@@ -12,7 +12,7 @@ import optuna
 
 from ..budget import Budget
 from .attributes import EPOCHS_CHARGED, EPOCHS_RUN
-from .resume import is_interrupted
+from .resume import cut_off_numbers, is_interrupted, is_not_run
 
 
 class BudgetClock:
@@ -59,7 +59,9 @@ class BudgetClock:
 
 def _started(study: optuna.Study) -> int:
     """Trials that count against a trials budget: complete, pruned, failed (not cut off by Ctrl-C or a
-    kill), or running in another worker."""
+    kill, nor queued and never run), or running in another worker."""
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL,
               optuna.trial.TrialState.RUNNING)
-    return sum(1 for t in study.get_trials(deepcopy=False, states=states) if not is_interrupted(t))
+    marked = cut_off_numbers(study)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=states)
+               if not is_interrupted(t, marked) and not is_not_run(t))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import optuna
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 
 from ..knobs import registry
 from ..recipe import Recipe
+from ..terminal import safe
 from .attributes import EPOCHS_RUN, ERROR, LOCAL, OUTSIDE, REFERENCE, WARM_START
+from .resume import cut_off_numbers
 from .results import best_trial, trial_score, trial_seconds, trial_state
 from .space import knob_of
 
@@ -28,24 +29,25 @@ def trials_table(study: optuna.Study, last: int | None = None, title: str | None
         table.add_column(column, justify=justify, no_wrap=True)
     table.add_column("changes from the default recipe", overflow="ellipsis", no_wrap=True, ratio=1)
     reference = Recipe.from_dict(study.user_attrs.get(REFERENCE))  # the default recipe at the data's size
+    marked = cut_off_numbers(study)
     for t in trials[-last:] if last else trials:
         score = trial_score(t)
-        state = state_name(t) + (" (warm)" if WARM_START in t.user_attrs else
+        state = state_name(t, marked) + (" (warm)" if WARM_START in t.user_attrs else
                                  " (local)" if t.user_attrs.get(LOCAL) else "")
         if t.user_attrs.get(ERROR):
             state += f": {t.user_attrs[ERROR][:40]}"
         mark = "[bold green]" if best is not None and t.number == best.number else ""
         seconds = trial_seconds(t)
-        table.add_row(f"{mark}{t.number}", escape(state), str(t.user_attrs.get(EPOCHS_RUN, 0)),
+        table.add_row(f"{mark}{t.number}", safe(state), str(t.user_attrs.get(EPOCHS_RUN, 0)),
                       f"{seconds:.0f}s" if seconds is not None else "-",
                       f"{mark}{100 * score:.2f}%" if score is not None else "-",
-                      escape(changes_text({**t.params, **t.user_attrs.get(OUTSIDE, {})}, reference)))
+                      safe(changes_text({**t.params, **t.user_attrs.get(OUTSIDE, {})}, reference)))
     return table
 
 
-def state_name(trial) -> str:
+def state_name(trial, marked: frozenset[int] = frozenset()) -> str:
     """complete, pruned, failed, running, waiting, or interrupted (cut off by Ctrl-C or a kill: run again)."""
-    state = trial_state(trial)
+    state = trial_state(trial, marked)
     return "failed" if state == "fail" else state
 
 
@@ -73,7 +75,7 @@ class LiveTrials:
 
     def note(self, text: str) -> None:
         """A line above the table."""
-        self.live.console.print(escape(text), highlight=False, soft_wrap=True)
+        self.live.console.print(safe(text), highlight=False, soft_wrap=True)
 
     def start(self, study: optuna.Study) -> None:
         self.study = study

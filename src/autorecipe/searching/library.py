@@ -15,6 +15,8 @@ one for 50,000).
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import json
 import math
 import os
@@ -25,9 +27,11 @@ from pathlib import Path
 
 from ..data.dataset import ImageData
 from ..errors import AutorecipeError
+from ..files import regular
 from ..knobs import registry
 from ..recipe import Recipe
 
+log = logging.getLogger("autorecipe")
 FILE = "library.jsonl"
 SHIPPED = Path(__file__).with_name("shipped_recipes.jsonl")
 SHIPPED_FORMAT = 1  # the shipped file's format version (its header line says which it is)
@@ -71,6 +75,7 @@ class Entry:
     date: str
     shipped: bool = False  # from the library the package ships, not the user's
     changes: dict | None = None  # knob: value its search changed from its base recipe (None: an older entry)
+    study: str | None = None  # the study's storage and name: several workers of one study record it once
 
     def recipe_for(self, base: Recipe) -> Recipe:
         """The entry's recipe for a new search from `base`: `base` with the entry's changes (an older entry
@@ -104,7 +109,7 @@ def read_shipped(path: Path | None = None) -> list[Entry]:
     """The entries of the library the package ships (none from a file of another format)."""
     path = path or SHIPPED
     try:
-        header = json.loads(path.read_text().partition("\n")[0])
+        header = json.loads(regular(path).read_text().partition("\n")[0])
     except (OSError, ValueError):
         return []
     if not isinstance(header, dict) or header.get("library_format") != SHIPPED_FORMAT:
@@ -116,30 +121,51 @@ def _read_entries(path: Path, shipped: bool) -> list[Entry]:
     """The entries of one library file; lines that are not entries (a header, damage) are skipped."""
     if not path.exists():
         return []
+    try:
+        lines = regular(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        log.warning("recipe library %s left out: %s", path, error)
+        return []
     entries = []
-    for line in path.read_text().splitlines():
+    for line in lines:
         try:
             raw = json.loads(line)
             changes = raw.get("changes")
             entries.append(Entry(MetaFeatures(**raw["dataset"]), raw["recipe"], float(raw["score"]),
                                  raw.get("description", ""), raw.get("date", ""), shipped,
-                                 dict(changes) if changes is not None else None))
+                                 dict(changes) if changes is not None else None, raw.get("study")))
         except (ValueError, KeyError, TypeError):
             continue
     return entries
 
 
-def record(folder: Path, data: ImageData, recipe: Recipe, score: float, base: Recipe | None = None) -> None:
+def record(folder: Path, data: ImageData, recipe: Recipe, score: float, base: Recipe | None = None,
+           study: str | None = None) -> bool:
     """Append a finished study's dataset, best recipe (and what it changed from `base`, the default recipe
-    unless given) and score to the library."""
+    unless given) and score to the library, unless an entry of the same `study` is there already (another
+    worker of it wrote it); whether it was written."""
     entry = Entry(MetaFeatures.of(data), recipe.to_dict(), float(score), data.description,
-                  datetime.now(timezone.utc).isoformat(timespec="seconds"), changes=recipe.changes_from(base or Recipe()))
+                  datetime.now(timezone.utc).isoformat(timespec="seconds"), changes=recipe.changes_from(base or Recipe()),
+                  study=study)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with (folder / FILE).open("a") as f:  # one short append: whole lines even with concurrent writers
+        with (folder / FILE).open("a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # one worker at a time reads and appends (released on close)
+            f.seek(0)
+            if study is not None and any(_study_of(line) == study for line in f):
+                return False
             f.write(json.dumps(asdict(entry)) + "\n")
+            return True
     except OSError as error:
         raise AutorecipeError(f"cannot write the recipe library {folder}: {error.strerror}") from None
+
+
+def _study_of(line: str) -> str | None:
+    """The study a library line records (None for an older or damaged line)."""
+    try:
+        return json.loads(line).get("study")
+    except (ValueError, AttributeError):
+        return None
 
 
 def nearest_recipes(folder: Path, data: ImageData, count: int = NEAREST, shipped: bool = True,

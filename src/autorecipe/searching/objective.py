@@ -31,10 +31,10 @@ from ..semi.train import train_with_unlabeled
 from ..training.callbacks import Callback
 from ..training.loop import TrainResult, train
 from ..training.scoring import balanced_scores
-from .adoption import RerunCost, baseline_trial, confirmation_folds, pack, pack_labels
+from .adoption import RerunCost, baseline_trial, confirmation_folds, duplicate_rerun, pack, pack_labels
 from .attributes import (BASELINE, CONFIRM_SEED, CONFIRMS, CUT_BY_BUDGET, EPOCH_SECONDS, EPOCHS_CHARGED, EPOCHS_RUN,
-                         ERROR, FOLD_SCORES, INTERRUPTED, STATUS, STOPPED, VAL_CORRECT, VAL_IMAGES, VAL_LABELS,
-                         WORKER)
+                         ERROR, FOLD_SCORES, INTERRUPTED, NOT_RUN, STATUS, STOPPED, VAL_CORRECT, VAL_IMAGES,
+                         VAL_LABELS, WORKER)
 from .budgets import BudgetClock
 from .resume import queue_again, worker_id
 from .space import RESOURCE_KNOB, SearchSpace
@@ -73,6 +73,9 @@ class Trainer:
         trial.set_user_attr(WORKER, worker_id())  # first: another worker tells a live trial by it
         trial.set_user_attr(EPOCHS_RUN, 0)
         trial.set_user_attr(EPOCHS_CHARGED, 0.0)
+        if (first := duplicate_rerun(trial)) is not None:
+            trial.set_user_attr(NOT_RUN, True)
+            raise TrialFailed(f"the confirmation rerun trial {first} runs already (two workers queued it at once)")
         try:
             recipe = self.space.sample(trial, self.base).with_values({RESOURCE_KNOB: self.max_epochs})
             train_data, val_data = self.data(recipe)
@@ -85,6 +88,11 @@ class Trainer:
             trial.set_user_attr(ERROR, str(error).splitlines()[0][:300] if str(error) else type(error).__name__)
             log.warning("trial %d failed: %s", trial.number, error)
             raise TrialFailed(str(error)) from error
+        except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) before training began: run this recipe again on --resume
+            if not trial.user_attrs.get(INTERRUPTED):  # in training, _train has queued it already
+                trial.set_user_attr(INTERRUPTED, True)
+                queue_again(trial.study, trial)
+            raise
 
     def _holdout(self, trial: optuna.Trial, recipe: Recipe, train_data: ImageData, val_data: ImageData) -> float:
         trial.set_user_attr(VAL_IMAGES, len(val_data))

@@ -11,7 +11,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..knobs import registry
 from .attributes import CONFIRMS, EPOCHS_RUN, ERROR, LOCAL, OUTSIDE, STOPPED, WARM_START
-from .resume import is_interrupted
+from .resume import cut_off_numbers, is_interrupted, is_not_run
 from .space import SearchSpace, knob_of
 
 log = logging.getLogger("autorecipe")
@@ -38,9 +38,14 @@ def trial_score(trial: FrozenTrial) -> float | None:
     return max(trial.intermediate_values.values()) if trial.intermediate_values else None
 
 
-def trial_state(trial: FrozenTrial) -> str:
-    """Optuna's state of a trial in lower case, or interrupted for one cut off by Ctrl-C or a kill."""
-    return "interrupted" if trial.state == TrialState.FAIL and is_interrupted(trial) else trial.state.name.lower()
+def trial_state(trial: FrozenTrial, marked: frozenset[int] = frozenset()) -> str:
+    """Optuna's state of a trial in lower case; interrupted for one cut off by Ctrl-C or a kill (or `marked` so
+    on the study, see resume.cut_off_numbers), not_run for one queued when the budget ended."""
+    if trial.state == TrialState.FAIL and is_interrupted(trial, marked):
+        return "interrupted"
+    if trial.state == TrialState.FAIL and is_not_run(trial):
+        return "not_run"
+    return trial.state.name.lower()
 
 
 def trial_seconds(trial: FrozenTrial) -> float | None:
@@ -51,14 +56,14 @@ def trial_seconds(trial: FrozenTrial) -> float | None:
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
-    """Number of trials in each state (complete, pruned, failed, running, waiting), and of trials cut
-    off by Ctrl-C or a kill (`interrupted`: run again, so not counted as failed)."""
-    names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
-             TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
-    found = dict.fromkeys([*names.values(), "interrupted"], 0)
+    """Number of trials in each state (complete, pruned, failed, running, waiting), of trials cut off by
+    Ctrl-C or a kill (`interrupted`: run again, so not counted as failed), and of queued ones the budget
+    left unstarted (`not_run`, see trial_state)."""
+    found = dict.fromkeys(["complete", "pruned", "failed", "running", "waiting", "interrupted", "not_run"], 0)
+    marked = cut_off_numbers(study)
     for trial in study.get_trials(deepcopy=False):
-        interrupted = trial.state == TrialState.FAIL and is_interrupted(trial)
-        found["interrupted" if interrupted else names[trial.state]] += 1
+        state = trial_state(trial, marked)
+        found["failed" if state == "fail" else state] += 1
     return found
 
 
@@ -70,9 +75,10 @@ def trials_csv(study: optuna.Study, space: SearchSpace) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(TRIAL_COLUMNS + tuple(knobs))
+    marked = cut_off_numbers(study)
     for t in trials:
         score, seconds = trial_score(t), trial_seconds(t)
-        writer.writerow([t.number, trial_state(t), "" if score is None else score,
+        writer.writerow([t.number, trial_state(t, marked), "" if score is None else score,
                          t.user_attrs.get(EPOCHS_RUN, 0), "" if seconds is None else seconds,
                          WARM_START in t.user_attrs,
                          bool(t.user_attrs.get(LOCAL)), t.user_attrs.get(CONFIRMS, ""),
@@ -84,9 +90,9 @@ def trials_csv(study: optuna.Study, space: SearchSpace) -> str:
 def trials_rows(study: optuna.Study) -> list[dict]:
     """Every trial as a JSON-ready row: number, state, score, epochs run, seconds, marks, error and the
     knob values it trained with."""
-    rows = []
+    rows, marked = [], cut_off_numbers(study)
     for t in study.get_trials(deepcopy=False):
-        rows.append({"number": t.number, "state": trial_state(t), "score": trial_score(t),
+        rows.append({"number": t.number, "state": trial_state(t, marked), "score": trial_score(t),
                      "epochs_run": t.user_attrs.get(EPOCHS_RUN, 0), "seconds": trial_seconds(t),
                      "warm_start": WARM_START in t.user_attrs, "local": bool(t.user_attrs.get(LOCAL)),
                      "confirms": t.user_attrs.get(CONFIRMS),

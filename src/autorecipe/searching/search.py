@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 from rich.console import Console
 
@@ -38,29 +37,27 @@ from ..run import Run
 from ..semi.methods import resolve_method, semi_knobs
 from ..training.scoring import resolve_metric
 from ..training.setup import resolve_flip
-from .adoption import (CONFIRM_SEEDS, RerunCost, Verdict, baseline_trial, confirmation_fits, held_back, judge,
-                       queue_confirmations, rerun_next, reruns_elsewhere, waiting_reruns)
-from .attributes import LIBRARY_USED, REFERENCE, WORKER
+from .adoption import RerunCost, Verdict, judge
+from .attributes import LIBRARY_USED, REFERENCE
 from .budgets import BudgetClock
 from .display import LiveTrials
 from .library import library_dir, nearest, record
-from .local import propose
-from .objective import Trainer, TrialFailed, pooled
+from .loop import run_trials
+from .objective import Trainer, pooled
 from .pruning import make_pruner
-from .resume import fresh_seed, requeue_cut_off
-from .results import best_trial, counts, importance, not_scored, trial_seconds, trials_csv
+from .resume import claim_once, claimant, drop_unrun, fresh_seed, requeue_cut_off
+from .results import best_trial, counts, importance, not_scored, trials_csv
 from .samplers import make_sampler
 from .settings import SearchSettings
 from .space import RESOURCE_KNOB, SearchSpace, build_space, fixed_values, read_space_file
 from .costs import compile_left_out, slow_precisions
-from .storage import GRACE_S, open_storage
-from .warm_start import plan, queue_next, strong_recipes, what_trains
+from .storage import JOURNAL, open_storage
+from .warm_start import plan, strong_recipes, what_trains
 
 log = logging.getLogger("autorecipe")
 
 RESOLVED = ("image_size", "channels", "hflip", "semi_supervised")  # resolved by the data; in the study's REFERENCE
-POLL_SECONDS = 2.0  # how often a worker looks whether another one has finished its confirmation rerun
-WAIT_TRIALS = 3  # ... and for how long at most: this many reruns' time, and the storage's grace period
+RETRAIN_CLAIM = "final.claim"  # which worker of a shared search retrains the chosen recipe (host:pid)
 
 
 @dataclass
@@ -184,7 +181,7 @@ def search(
             log.info("a trial scores its validation %s", settings.metric.replace("_", " "))
             base = resolve_flip(splits.recipe, splits.train)
             base = base.with_values({"semi_supervised": resolve_method(base.data, pool is not None)})
-            study = _open_study(settings, out, sampler_, pruner_, resume)
+            study, study_storage = _open_study(settings, out, sampler_, pruner_, resume)
             study.set_user_attr(REFERENCE, Recipe().with_values({name: base.get(name) for name in RESOLVED}).to_dict())
             if resume:  # a new random stream: a resumed or second worker must not redraw the first one's
                 study.sampler = make_sampler(settings.sampler, search_space, fresh_seed(settings.seed, study))
@@ -215,19 +212,27 @@ def search(
                               unlabeled=_unlabeled_images(unlabeled, pool, splits, splits_at, settings),
                               metric=settings.metric)
             local_seed = fresh_seed(settings.seed, study) if resume else settings.seed
-            status = _optimize(study, trainer, clock, live, local_seed if settings.sampler == "tpe" else None, same,
-                               retrain=retrain)
-            result = _summarize(study, search_space, base, splits, out, status, library, settings.seed, clock)
+            status = run_trials(study, study_storage, trainer, clock, live,
+                               local_seed if settings.sampler == "tpe" else None, same, retrain=retrain)
+            if status == "completed" and (unrun := drop_unrun(study, study_storage)):
+                log.info("the budget ended before queued trial(s) %s started: marked not run (--resume with a "
+                         "larger budget runs them)", ", ".join(map(str, unrun)))
+            result = _summarize(study, search_space, base, splits, out, status, library, settings.seed, clock,
+                                settings.storage)
             if result.verdict is not None:
                 _say(live, result.verdict.sentence())
-            if retrain and status == "completed":
+            if retrain and status == "completed" and not claim_once(out / RETRAIN_CLAIM):
+                _say(live, f"another worker ({claimant(out / RETRAIN_CLAIM)}) retrains the chosen recipe into "
+                           f"{out / 'final'}")
+            elif retrain and status == "completed":
                 clock.release()
                 left = clock.seconds_left()  # with a time budget, the retrain trains within what is left
                 result.run = fit(data, val=val, test=test, recipe=result.recipe, device=device, out=out / "final",
                                  budget=None if left is None else f"{max(1.0, left):.0f}s",
                                  seed=settings.seed, val_fraction=0 if retrain_on_all else settings.val_fraction,
                                  progress=live is not None, unlabeled=unlabeled,
-                                 ignore_unlabeled_labels=settings.ignore_unlabeled_labels, metric=settings.metric)
+                                 ignore_unlabeled_labels=settings.ignore_unlabeled_labels, metric=settings.metric,
+                                 overwrite=True)  # the search's own folder: a retrain cut off is done again
             return result
     finally:
         optuna.logging.set_verbosity(optuna_verbosity)
@@ -285,86 +290,11 @@ def _say(live: LiveTrials | None, text: str) -> None:
         live.note(text)
 
 
-def _optimize(study: optuna.Study, trainer: Trainer, clock: BudgetClock, live, local_seed: int | None,
-              same: Callable[[Recipe], Recipe], retrain: bool) -> str:
-    """Run trials one at a time (with a `local_seed`, every other one a local step drawn with it, never one
-    that trains what another trial trained: `same`, see what_trains) until the budget, less what the
-    confirmation reruns and the retrain hold, is spent; then the confirmation reruns. Returns completed or
-    interrupted."""
-    if live:
-        live.start(study)
-    try:
-        while _keep_going(study, trainer, clock, confirming=False, retrain=retrain):
-            if (not queue_next(study) and local_seed is not None
-                    and propose(study, trainer.space, trainer.base, local_seed, same)):
-                log.info("trial %d: a local step from the best recipe so far", len(study.trials) - 1)
-            study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
-        if (confirmation_fits(clock.budget, *_trial_cost(study, trainer), trainer.rerun_cost)
-                and queue_confirmations(study, trainer.seed)):
-            log.info("confirming: the best recipe and the base recipe trained again with %d more seeds%s",
-                     CONFIRM_SEEDS,
-                     ", cross-fitted over the training and validation images" if trainer.cross_fit else "")
-        waited = time.monotonic()
-        while True:
-            while waiting_reruns(study) and _keep_going(study, trainer, clock, confirming=True, retrain=retrain):
-                study.optimize(trainer, n_trials=1, catch=(TrialFailed,), callbacks=[live.refresh] if live else None)
-            if not _wait_for_reruns(study, trainer, clock, time.monotonic() - waited):
-                break
-    except KeyboardInterrupt:
-        log.warning("search interrupted; resume it with --resume")
-        return "interrupted"
-    finally:
-        if live:
-            live.stop()
-    return "completed"
-
-
-def _wait_for_reruns(study: optuna.Study, trainer: Trainer, clock: BudgetClock, waited: float) -> bool:
-    """Whether to wait on for the confirmation reruns another worker runs (a pause of POLL_SECONDS), so that
-    every worker judges with them: not once the time budget is spent, nor past WAIT_TRIALS reruns' time
-    (a worker on another host that died is not seen, on a journal storage); a database storage's
-    heartbeat fails and queues again the rerun of a worker that stopped beating."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-    if clock.out_of_time():
-        return False
-    if rerun_next(study):  # one to run here (queued again): go round
-        return True
-    running = reruns_elsewhere(study)
-    if not running:
-        return False
-    _, seconds = _trial_cost(study, trainer)
-    if waited > WAIT_TRIALS * trainer.rerun_cost.seconds * (seconds or 0) + GRACE_S:
-        log.warning("judging without the confirmation rerun(s) %s, still running on %s",
-                    ", ".join(str(t.number) for t in running),
-                    ", ".join(sorted({str(t.user_attrs.get(WORKER, "another worker")) for t in running})))
-        return False
-    time.sleep(POLL_SECONDS)
-    return True
-
-
-def _keep_going(study: optuna.Study, trainer: Trainer, clock: BudgetClock, confirming: bool, retrain: bool) -> bool:
-    """Whether another trial fits the budget, less what is held back for what comes after it while searching
-    (the confirmation reruns; the retrain's time with a time budget). A queued confirmation rerun runs under
-    a trials or epochs limit (the search held them back for it, and a kill mid-rerun must not leave it
-    without room); a time limit still ends it, but not the retrain's share (see held_back)."""
-    clock.hold(held_back(clock.budget, *_trial_cost(study, trainer), confirming=confirming, retrain=retrain,
-                         cost=trainer.rerun_cost))
-    return not clock.out_of_time() if confirming and rerun_next(study) else not clock.exhausted()
-
-
-def _trial_cost(study: optuna.Study, trainer: Trainer) -> tuple[int, float | None]:
-    """A full trial's epochs, and its seconds: the slower of the base trial and the best trial so far."""
-    seconds = [trial_seconds(t) for t in (baseline_trial(study), best_trial(study)) if t is not None]
-    seconds = [s for s in seconds if s]
-    return trainer.max_epochs * (trainer.folds or 1), max(seconds) if seconds else None
-
-
 def _summarize(study, space, base: Recipe, splits, out: Path, status: str, library, seed: int,
-               clock: BudgetClock) -> SearchResult:
+               clock: BudgetClock, storage: str | None) -> SearchResult:
     """Write best_recipe.yaml, trials.csv, importance.json and summary.json; record the chosen recipe in the
-    library. A completed search returns the recipe the never-worse rule chose; an interrupted one, the best so far."""
+    library (once a study: its other workers find it there). A completed search returns the recipe the never-worse
+    rule chose; an interrupted one, the best so far."""
     verdict = judge(study) if status == "completed" else None
     best = study.trials[verdict.chosen] if verdict is not None else best_trial(study)
     write_atomic(out / "trials.csv", trials_csv(study, space).encode())
@@ -389,7 +319,9 @@ def _summarize(study, space, base: Recipe, splits, out: Path, status: str, libra
     write_atomic(out / "summary.json", json.dumps(summary, indent=1).encode())
     log.info("best trial %d: %.4f; trials %s", best.number, score, found)
     if library is not False and status == "completed" and best.state == TrialState.COMPLETE:
-        record(library_dir(library or None), splits.train, recipe, score, base=base)
+        where = storage or str((out / JOURNAL).resolve())  # the study, whichever worker finishes it
+        record(library_dir(library or None), splits.train, recipe, score, base=base,
+               study=f"{where}#{study.study_name}")
     return SearchResult(recipe, score, best.number, found, out, study, status, verdict,
                         knob_importance=knobs, bucket_importance=buckets, importance_note=note)
 
@@ -415,8 +347,10 @@ def trial_recipe(folder: str | Path, number: int) -> Recipe:
     return space.recipe_of(study.trials[number], base).with_values({RESOURCE_KNOB: base.optimization.epochs})
 
 
-def _open_study(settings: SearchSettings, out: Path, sampler, pruner, resume: bool) -> optuna.Study:
-    """Create the study, or load it on resume: trials cut off by Ctrl-C or a kill are failed and queued again."""
+def _open_study(settings: SearchSettings, out: Path, sampler, pruner,
+                resume: bool) -> tuple[optuna.Study, BaseStorage]:
+    """Create the study, or load it on resume (trials cut off by Ctrl-C or a kill are failed and queued
+    again); returns it and its storage."""
     storage = open_storage(settings.storage, out)
     try:
         study = optuna.create_study(study_name=settings.study_name, storage=storage, sampler=sampler, pruner=pruner,
@@ -425,7 +359,7 @@ def _open_study(settings: SearchSettings, out: Path, sampler, pruner, resume: bo
         raise AutorecipeError(f"study {settings.study_name!r} already exists in {settings.storage}; "
                               f"pass --resume to continue it or --study-name to start another") from None
     requeue_cut_off(study, storage)
-    return study
+    return study, storage
 
 
 def _splits_by_size(data, val, splits: Splits, settings: SearchSettings) -> Callable[[Recipe], Splits]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AutorecipeError
-from ..files import write_atomic
+from ..files import regular, write_atomic
 
 FILE = "search.json"
 
@@ -50,9 +50,9 @@ class SearchSettings:
         if not path.exists():
             raise AutorecipeError(f"{folder}: not a search folder (no {FILE}); pass the --out of a search")
         try:
-            saved: dict[str, Any] = json.loads(path.read_text())
+            saved: dict[str, Any] = json.loads(regular(path).read_text())
             return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved or f.default is MISSING})
-        except (ValueError, KeyError, TypeError) as error:
+        except (OSError, ValueError, KeyError, TypeError) as error:
             raise AutorecipeError(f"{path}: damaged search settings ({type(error).__name__}: {error})") from None
 
     @classmethod

@@ -24,6 +24,7 @@ import optuna
 import yaml
 
 from ..errors import AutorecipeError
+from ..files import regular
 from ..knobs import BUCKETS, Choice, Knob, SearchRange, find_knob, is_active, registry
 from .attributes import OUTSIDE
 from ..recipe import Recipe
@@ -163,7 +164,7 @@ def read_space_file(space_file: str | Path | Mapping) -> dict[str, Any]:
     else:
         path = Path(space_file)
         try:
-            entries = yaml.safe_load(path.read_text())
+            entries = yaml.safe_load(regular(path).read_text())
         except OSError as error:
             raise AutorecipeError(f"cannot read space file {path}: {error.strerror}") from None
         except yaml.YAMLError as error:

@@ -21,6 +21,7 @@ from ..optimization.schedule import MIN_BATCH, batch_size
 from ..recipe import Recipe
 from ..training.setup import resolve_lr
 from .attributes import BASELINE, OUTSIDE, WARM_PLAN, WARM_START
+from .resume import is_not_run
 from .space import SearchSpace
 
 # Known strong variations of the default recipe, for every architecture family, most often useful first.
@@ -99,7 +100,7 @@ def queue_next(study: optuna.Study) -> bool:
     trials = study.get_trials(deepcopy=False)
     if any(t.state == optuna.trial.TrialState.WAITING for t in trials):
         return False
-    started = {t.user_attrs.get(WARM_START) for t in trials}
+    started = {t.user_attrs.get(WARM_START) for t in trials if not is_not_run(t)}
     for index, entry in enumerate(study.user_attrs.get(WARM_PLAN, [])):
         if index not in started:
             marks = {BASELINE: True} if entry["baseline"] else {}

@@ -9,6 +9,7 @@ code. Writing one costs at most CHECKPOINT_SHARE of the training time (checkpoin
 from __future__ import annotations
 
 import io
+import logging
 import random
 import time
 from pathlib import Path
@@ -18,6 +19,8 @@ import torch
 
 from ..errors import AutorecipeError
 from ..files import write_atomic
+
+log = logging.getLogger("autorecipe")
 
 CHECKPOINT_SHARE = 0.02  # the most of the training time that writing checkpoints may take
 LEAST_INTERVAL = 10.0  # seconds between two checkpoints, at the least
@@ -44,7 +47,11 @@ class Checkpoint:
         began = time.perf_counter()
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        write_atomic(self.path, buffer.getvalue())
+        try:
+            write_atomic(self.path, buffer.getvalue())
+        except OSError as error:  # a full disk: training goes on; what it cannot keep, saving the run will say
+            log.warning("checkpoint not written to %s (%s): a kill now loses the training since the last one",
+                        self.path, error.strerror or error)
         self.saved_at = time.perf_counter()
         self.interval = max(LEAST_INTERVAL, (self.saved_at - began) / CHECKPOINT_SHARE)
 
