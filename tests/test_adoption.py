@@ -154,18 +154,30 @@ def test_what_the_budget_left_queued_is_marked_not_run_and_queued_again_on_resum
     other = study.ask()  # another live worker still runs a trial: it takes what is queued
     other.set_user_attr(WORKER, f"{socket.gethostname()}:{os.getppid()}")
     queue_confirmations(study, seed=0)
-    assert drop_unrun(study, storage) == [] and counts(study)["waiting"] == 2 * CONFIRM_SEEDS
+    assert drop_unrun(study, storage, out_of_time=False) == [] and counts(study)["waiting"] == 2 * CONFIRM_SEEDS
     study.tell(other, 0.1)
-    dropped = drop_unrun(study, storage)  # the last worker out: nothing stays queued
+    dropped = drop_unrun(study, storage, out_of_time=False)  # the last worker out: nothing stays queued
     assert len(dropped) == 2 * CONFIRM_SEEDS and counts(study)["waiting"] == 0
     assert counts(study)["not_run"] == len(dropped) and counts(study)["failed"] == 0
     assert {trial_state(study.trials[n]) for n in dropped} == {"not_run"} and _started(study) == 3
     assert judge(study).missing  # not adopted on reruns that never ran
     assert queue_confirmations(study, seed=0) == 2 * CONFIRM_SEEDS  # a resume queues them again
     study.set_user_attr(WARM_PLAN, [{"params": {"x": 0.2}, "outside": {}, "baseline": False}])
-    drop_unrun(study, storage)
+    drop_unrun(study, storage, out_of_time=False)
     assert queue_next(study)  # ... and a planned recipe the budget left unrun
     assert study.trials[-1].user_attrs[WARM_START] == 0
+
+
+def test_a_cut_off_recipe_queued_between_two_trials_of_a_live_worker_stays_queued_for_it():
+    from autorecipe.searching.resume import drop_unrun, queue_again
+    from autorecipe.searching.results import counts
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, direction="maximize")
+    cut = study.ask({"x": FloatDistribution(0, 1)})
+    queue_again(study, cut)  # a heartbeat another worker checked; it runs the recipe next
+    study.tell(cut, state=optuna.trial.TrialState.FAIL)
+    assert drop_unrun(study, storage, out_of_time=False) == [] and counts(study)["waiting"] == 1
+    assert drop_unrun(study, storage, out_of_time=True) == [1] and counts(study)["not_run"] == 1
 
 
 def test_a_trial_another_worker_has_just_taken_is_not_taken_for_cut_off_until_it_stays_unnamed():

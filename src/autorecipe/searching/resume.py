@@ -155,14 +155,16 @@ class RunAgain:
         queue_again(study, trial)
 
 
-def drop_unrun(study: optuna.Study, storage: BaseStorage) -> list[int]:
+def drop_unrun(study: optuna.Study, storage: BaseStorage, out_of_time: bool) -> list[int]:
     """Fail, marked not run, the queued trials this search leaves when its budget ends, unless another live
-    worker is still running trials (it takes them); returns their numbers."""
+    worker is still running trials (it takes them); returns their numbers. A cut-off trial's recipe stays
+    queued unless the time budget is `out_of_time`: the worker that queued it (a heartbeat it checked, between
+    two trials) runs it next, or else a resume does."""
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if any(not is_cut_off(t) for t in running):  # live, or just taken
         return []
     return [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-            if drop_waiting(study, storage, t.number)]
+            if (out_of_time or RERUN_OF not in t.user_attrs) and drop_waiting(study, storage, t.number)]
 
 
 def drop_waiting(study: optuna.Study, storage: BaseStorage, number: int) -> bool:

@@ -214,7 +214,7 @@ def search(
             local_seed = fresh_seed(settings.seed, study) if resume else settings.seed
             status = run_trials(study, study_storage, trainer, clock, live,
                                local_seed if settings.sampler == "tpe" else None, same, retrain=retrain)
-            if status == "completed" and (unrun := drop_unrun(study, study_storage)):
+            if status == "completed" and (unrun := drop_unrun(study, study_storage, clock.out_of_time())):
                 log.info("the budget ended before queued trial(s) %s started: marked not run (--resume with a "
                          "larger budget runs them)", ", ".join(map(str, unrun)))
             result = _summarize(study, search_space, base, splits, out, status, library, settings.seed, clock,
