@@ -1,7 +1,8 @@
 """Inference speed: `predict` against a plain PyTorch loop over the same image files, and ONNX Runtime against
 PyTorch on the same decoded images at batch 1 and 256 (on the CPU).
 
-- predict: `autorecipe.predict_source` over the files (threads decode a chunk while the model runs the last).
+- predict: `autorecipe.predict_source` over the files (threads decode a chunk while the model runs the last), in
+  the recipe's precision (auto: bf16 on a CPU with AMX, else float32; the title says which).
 - plain loop: what a practitioner writes: each file decoded with the README's Pillow lines, batches of 256
   through the model under torch.no_grad, softmax.
 - ONNX Runtime and PyTorch run the exported graph and the module it was exported from (uint8 in,
@@ -32,6 +33,7 @@ import autorecipe
 from autorecipe import Recipe
 from autorecipe.exporting import export
 from autorecipe.exporting.graph import deployed
+from autorecipe.optimization.precision import resolve_precision
 from autorecipe.run import Run
 from autorecipe.training.classifier import Classifier
 
@@ -133,7 +135,8 @@ def main() -> None:
         figures["ONNX Runtime, batch 256"].append(timed(ort, pixels, BATCH))
     median = {name: statistics.median(values) for name, values in figures.items()}
     table = Table(title=f"inference, {run.recipe.architecture.model} x{run.recipe.architecture.width}, "
-                        f"{run.image_size}px, {len(files)} JPEG files; {machine()}, torch "
+                        f"{run.image_size}px, {len(files)} JPEG files, predict in "
+                        f"{resolve_precision(run.recipe.optimization, torch.device('cpu'))}; {machine()}, torch "
                         f"{torch.__version__} ({torch.get_num_threads()} threads), onnxruntime "
                         f"{onnxruntime.__version__}; commit {commit()}, {date.today()}")
     table.add_column("side")
