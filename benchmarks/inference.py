@@ -2,7 +2,8 @@
 PyTorch on the same decoded images at batch 1 and 256 (on the CPU).
 
 - predict: `autorecipe.predict_source` over the files (threads decode a chunk while the model runs the last), in
-  the recipe's precision (auto: bf16 on a CPU with AMX, else float32; the title says which).
+  the recipe's precision (auto: bf16 on a CPU with AMX, else float32; the title says which), and with the
+  precision set to float32, as the plain loop runs.
 - plain loop: what a practitioner writes: each file decoded with the README's Pillow lines, batches of 256
   through the model under torch.no_grad, softmax.
 - ONNX Runtime and PyTorch run the exported graph and the module it was exported from (uint8 in,
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import statistics
 import sys
 import time
@@ -112,6 +114,7 @@ def main() -> None:
     run = autorecipe.load(args.run) if args.run else untrained_run(args.work / "run", 32)
     graph = export(run, "onnx", out=args.work / "model.onnx", batch="dynamic")
     session = onnxruntime.InferenceSession(str(graph.path), providers=["CPUExecutionProvider"])
+    fp32 = dataclasses.replace(run, recipe=run.recipe.with_values({"precision": "fp32"}))
     module = deployed(run)
     prepare = prepare_function()
     pixels = np.stack([prepare(f, run.image_size, run.channels == "gray") for f in files])
@@ -124,10 +127,11 @@ def main() -> None:
         return session.run(None, {"images": x})[0]
 
     figures: dict[str, list[float]] = {name: [] for name in (
-        "predict", "plain loop", "PyTorch, batch 1", "ONNX Runtime, batch 1", "PyTorch, batch 256",
-        "ONNX Runtime, batch 256")}
+        "predict", "predict, fp32", "plain loop", "PyTorch, batch 1", "ONNX Runtime, batch 1",
+        "PyTorch, batch 256", "ONNX Runtime, batch 256")}
     for _ in range(args.rounds):
         figures["predict"].append(autorecipe_predict(run, files))
+        figures["predict, fp32"].append(autorecipe_predict(fp32, files))
         figures["plain loop"].append(plain_loop(run, files, prepare))
         figures["PyTorch, batch 1"].append(timed(pytorch, pixels[:args.batch1_images], 1))
         figures["ONNX Runtime, batch 1"].append(timed(ort, pixels[:args.batch1_images], 1))
@@ -147,7 +151,8 @@ def main() -> None:
         table.add_row(name, f"{median[name]:,.0f}", f"{1000 / median[name]:.3f}",
                       ", ".join(f"{v:,.0f}" for v in values))
     Console(width=160).print(table)
-    print(f"predict / plain loop {median['predict'] / median['plain loop']:.2f}x; ONNX Runtime / PyTorch: batch 1 "
+    print(f"predict / plain loop {median['predict'] / median['plain loop']:.2f}x (in fp32 "
+          f"{median['predict, fp32'] / median['plain loop']:.2f}x); ONNX Runtime / PyTorch: batch 1 "
           f"{median['ONNX Runtime, batch 1'] / median['PyTorch, batch 1']:.2f}x, batch 256 "
           f"{median['ONNX Runtime, batch 256'] / median['PyTorch, batch 256']:.2f}x")
 
