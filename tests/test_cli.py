@@ -88,6 +88,10 @@ def _digits_npz(tmp_path):
     (["evaluate", ".", "digits"], "not a trained run"),
     (["knobs", "--bucket", "nope"], "unknown bucket"),
     (["fit", "digits", "--val-fraction", "1.5"], "validation fraction must be between 0 and 1, got 1.5"),
+    (["fit", "digits", "--seed", "-1"], "seed -1: expected an integer from 0 to 4294967295"),
+    (["search", "digits", "--seed", "4294967296"], "seed 4294967296: expected an integer from 0 to 4294967295"),
+    (["diagnose", "digits", "--checks-only", "--seed", "-2"], "seed -2: expected an integer from 0"),
+    (["fit", "digits", "--budget", "0s"], "budget: 0 seconds is not possible; give a positive duration"),
 ])
 def test_user_errors_print_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2

@@ -51,7 +51,7 @@ def parse_budget(value: str | int | float | Budget) -> Budget:
                                       f"'{text} epochs' or '{text}s'")
             else:
                 try:
-                    limits["seconds"] = parse_duration(text)
+                    limits["seconds"] = parse_duration(text, positive=False)
                 except AutorecipeError:
                     raise AutorecipeError(f"budget {value!r}: cannot read {part.strip()!r}; {FORMS}") from None
         budget = Budget(**limits)
@@ -60,7 +60,7 @@ def parse_budget(value: str | int | float | Budget) -> Budget:
         if count is not None and count < 1:
             raise AutorecipeError(f"budget: {count} {kind} is not possible; give at least 1")
     if budget.seconds is not None and not budget.seconds > 0:
-        raise AutorecipeError(f"budget: {budget.seconds} seconds is not possible; give a positive duration")
+        raise AutorecipeError(f"budget: {budget.seconds:g} seconds is not possible; give a positive duration")
     if budget == Budget():
         raise AutorecipeError(f"budget: no limit given; {FORMS}")
     return budget

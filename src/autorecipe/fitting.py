@@ -42,7 +42,7 @@ from .training.gradients import FILE as GRADIENTS
 from .training.loop import TrainResult, train
 from .training.lr_finder import find_lr
 from .training.scoring import class_report, resolve_metric
-from .training.setup import resolve_balance_knob, resolve_flip, resolve_lr
+from .training.setup import check_seed, resolve_balance_knob, resolve_flip, resolve_lr
 
 log = logging.getLogger("autorecipe")
 
@@ -141,6 +141,7 @@ def fit(
         raise AutorecipeError("fit needs data (a folder, CSV, .npz, 'digits' or arrays), or resume=RUN_FOLDER")
     if val_fraction != 0:
         check_fraction(val_fraction)
+    check_seed(seed)
     time_budget = limits.seconds
     dev = choose_device(device)
     out = Path(out) if out is not None else default_folder("fit")

@@ -29,7 +29,7 @@ from ..files import write_atomic
 from ..output_folder import OutputFolder, default_folder
 from ..recipe import Recipe
 from ..reporting.verdict import fit_verdict
-from ..training.setup import resolve_balance_knob, resolve_flip, resolve_lr
+from ..training.setup import check_seed, resolve_balance_knob, resolve_flip, resolve_lr
 from .fits import FitOutcome, PlannedFit, curve_points, out_of_fold, plan_fits, run_all
 from .learning_curve import FRACTIONS, learning_curve
 
@@ -79,6 +79,7 @@ def diagnose(data, *, val=None, test=None, out=None, budget: str | None = None, 
                               f"epochs ('40 epochs')")
     if val is None and val_fraction != 0:
         check_fraction(val_fraction)
+    check_seed(seed)
     recipe = Recipe.coerce(recipe, overrides)
     out = Path(out) if out is not None else default_folder("diagnose")
     with OutputFolder(out, "diagnose.log", remove_on_user_error=True) as folder:

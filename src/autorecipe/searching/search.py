@@ -36,7 +36,7 @@ from ..recipe import Recipe
 from ..run import Run
 from ..semi.methods import resolve_method, semi_knobs
 from ..training.scoring import resolve_metric
-from ..training.setup import resolve_flip
+from ..training.setup import check_seed, resolve_flip
 from .adoption import RerunCost, Verdict, judge
 from .attributes import LIBRARY_USED, REFERENCE
 from .budgets import BudgetClock
@@ -135,6 +135,7 @@ def search(
         budget=None, val_fraction=val_fraction, library=str(library) if isinstance(library, Path) else library,
         shipped_library=shipped_library, warm_start=warm_start, retrain=retrain, retrain_on_all=retrain_on_all,
         unlabeled=_described(unlabeled), ignore_unlabeled_labels=ignore_unlabeled_labels, metric=metric))
+    check_seed(settings.seed)
     unlabeled = _unlabeled_source(unlabeled, settings)
     library, warm_start = settings.library, settings.warm_start
     retrain, retrain_on_all = settings.retrain, settings.retrain_on_all

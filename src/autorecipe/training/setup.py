@@ -76,6 +76,15 @@ def resolve_balance_knob(recipe: Recipe, train_data: ImageData) -> Recipe:
     return recipe.with_values({"class_balance": resolve_balance(recipe.data, train_data.class_counts())})
 
 
+MAX_SEED = 2**32 - 1  # NumPy's legacy generators (and Optuna's samplers) take seeds up to this
+
+
+def check_seed(seed) -> None:
+    """A seed must be an integer from 0 to MAX_SEED."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise AutorecipeError(f"seed {seed!r}: expected an integer from 0 to {MAX_SEED}")
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (model initialization and augmentation)."""
     random.seed(seed)
