@@ -61,6 +61,25 @@ def test_bad_inputs_to_a_run_are_clear_errors(digits_run, tmp_path):
     x = np.zeros((4, 8, 8), np.uint8)
     with pytest.raises(AutorecipeError, match="'cat'.* not among the model's classes"):
         autorecipe.evaluate(digits_run, (x, np.array(["cat", "1", "2", "3"])))
+    with pytest.raises(AutorecipeError, match=r"with C in 1, 3, 4; got \(2, 8, 8, 5\)"):
+        digits_run.predict(np.zeros((2, 8, 8, 5), np.uint8))
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"val_fraction": "0.1"}, "validation fraction must be between 0 and 1, got '0.1'"),
+    ({"overrides": 5}, "overrides must be knob=value strings or a mapping, got int"),
+    ({"overrides": [("lr", 0.1)]}, "expected knob=value"),
+    ({"seed": 1.5}, "seed 1.5: expected an integer from 0"),
+])
+def test_arguments_of_the_wrong_type_are_clear_errors(arguments, message, tmp_path):
+    with pytest.raises(AutorecipeError, match=message):
+        autorecipe.fit("digits", out=tmp_path / "run", progress=False, **arguments)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_single_override_string_is_one_assignment():
+    from autorecipe import Recipe
+    assert Recipe.coerce(None, "label_smoothing=0.2").regularization.label_smoothing == 0.2
 
 
 def test_a_zero_validation_fraction_trains_on_every_image_and_keeps_the_last_epoch(tmp_path):

@@ -99,6 +99,10 @@ class Recipe:
             recipe = cls.from_dict(recipe)
         elif not isinstance(recipe, Recipe):
             raise AutorecipeError(f"recipe must be a Recipe, a YAML file or a mapping, got {type(recipe).__name__}")
+        if isinstance(overrides, str):
+            overrides = [overrides]
+        elif overrides is not None and not isinstance(overrides, (Mapping, Iterable)):
+            raise AutorecipeError(f"overrides must be knob=value strings or a mapping, got {type(overrides).__name__}")
         if overrides:
             recipe = (recipe.with_values(overrides) if isinstance(overrides, Mapping)
                       else recipe.with_overrides(overrides))
@@ -164,7 +168,7 @@ class Recipe:
         """A copy with `knob=value` strings applied (values parsed as YAML scalars)."""
         values = {}
         for text in assignments:
-            name, sep, raw = text.partition("=")
+            name, sep, raw = text.partition("=") if isinstance(text, str) else ("", "", "")
             if not sep or not name.strip():
                 raise AutorecipeError(f"--set {text!r}: expected knob=value, e.g. label_smoothing=0.1")
             try:

@@ -19,6 +19,7 @@ from .bundle import INFERENCE, check_agreement, inference_record, read_inference
 from .calibration import calibration, probabilities
 from .data.dataset import ImageData, convert_arrays, load_data
 from .data.images import decode_file
+from .data.sources import check_images
 from .data.loader import BatchLoader
 from .device import choose_device
 from .architecture.custom import imports_code
@@ -262,7 +263,7 @@ def _decode(images, size: int, gray: bool) -> np.ndarray:
         if images.dtype != np.uint8:
             raise AutorecipeError(f"images must be uint8 (0..255), got {images.dtype}")
         single = images.ndim == 2 or (images.ndim == 3 and images.shape[2] in (1, 3, 4))
-        return convert_arrays(images[None] if single else images, size, gray)
+        return convert_arrays(check_images(images[None] if single else images, "images"), size, gray)
     paths = [images] if isinstance(images, (str, Path)) else list(images)
     if not paths:
         raise AutorecipeError("no images given to predict")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,8 +17,8 @@ log = logging.getLogger("autorecipe")
 
 def check_fraction(fraction: float) -> None:
     """A validation fraction must lie strictly between 0 and 1."""
-    if not 0 < fraction < 1:
-        raise AutorecipeError(f"validation fraction must be between 0 and 1, got {fraction}")
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+        raise AutorecipeError(f"validation fraction must be between 0 and 1, got {fraction!r}")
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
