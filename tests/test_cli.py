@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from autorecipe import Recipe
+from autorecipe import AutorecipeError, Recipe
 from autorecipe.cli import main
 
 
@@ -108,6 +108,28 @@ def test_a_failing_fit_leaves_no_folder_behind(tmp_path, capsys, monkeypatch):
     (tmp_path / "old" / "run.log").write_text("an earlier run")
     assert main(["fit", "no/such/folder", "--out", "old"]) == 2
     assert os.listdir(tmp_path / "old") == ["run.log"] and (tmp_path / "old" / "run.log").read_text() == "an earlier run"
+
+
+def test_a_file_that_is_not_valid_yaml_is_one_line_naming_it_once(tmp_path, capsys):
+    (tmp_path / "recipe.yaml").write_text("optimization:\n  lr: [1, 2\n")
+    (tmp_path / "space.yaml").write_text("lr: [1, 2\n")
+    for argv in (["fit", "digits", "--recipe", str(tmp_path / "recipe.yaml")],
+                 ["search", "digits", "--space", str(tmp_path / "space.yaml"), "--out", str(tmp_path / "s")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.count(argv[-1] if "--recipe" in argv else argv[-3]) == 1, err
+        assert "not valid YAML: expected ',' or ']'" in err and "(line " in err
+
+
+def test_the_heartbeat_and_grace_period_are_checked_by_their_flags(monkeypatch):
+    from autorecipe.searching.storage import GRACE, HEARTBEAT, heartbeat_seconds
+    monkeypatch.setenv(HEARTBEAT, "0")
+    with pytest.raises(AutorecipeError, match="--heartbeat 0 .*at least 1"):
+        heartbeat_seconds()
+    monkeypatch.setenv(HEARTBEAT, "10")
+    monkeypatch.setenv(GRACE, "5")
+    with pytest.raises(AutorecipeError, match="--grace 5: the grace period must be longer than the heartbeat"):
+        heartbeat_seconds()
 
 
 @pytest.mark.parametrize("out", ["taken.txt", "taken.txt/run"])

@@ -117,11 +117,7 @@ class Recipe:
     @classmethod
     def from_yaml(cls, text: str, source: str = "recipe") -> Recipe:
         """Parse YAML text into a recipe."""
-        try:
-            values = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise AutorecipeError(f"{source}: not valid YAML: {error}") from None
-        return cls.from_dict(values)
+        return cls.from_dict(_yaml_values(text, source))
 
     @classmethod
     def load(cls, path: str | Path) -> Recipe:
@@ -134,8 +130,9 @@ class Recipe:
         except UnicodeDecodeError as error:
             raise AutorecipeError(f"cannot read recipe {path}: not UTF-8 text ({error.reason} at byte "
                                   f"{error.start})") from None
+        values = _yaml_values(text, str(path))
         try:
-            return cls.from_yaml(text, str(path))
+            return cls.from_dict(values)
         except AutorecipeError as error:
             raise AutorecipeError(f"{path}: {error}") from None
 
@@ -171,10 +168,7 @@ class Recipe:
             name, sep, raw = text.partition("=") if isinstance(text, str) else ("", "", "")
             if not sep or not name.strip():
                 raise AutorecipeError(f"--set {text!r}: expected knob=value, e.g. label_smoothing=0.1")
-            try:
-                values[name.strip()] = yaml.safe_load(raw) if raw.strip() else raw
-            except yaml.YAMLError:
-                values[name.strip()] = raw
+            values[name.strip()] = parse_value(raw)
         return self.with_values(values)
 
     def switched_off(self, bucket: str) -> Recipe:
@@ -183,3 +177,27 @@ class Recipe:
             raise AutorecipeError(f"{bucket}: unknown bucket; valid buckets: {', '.join(BUCKETS)}")
         return self.with_values({f"{bucket}.{n}": k.baseline for n, k in bucket_knobs(bucket).items()})
 
+
+def _yaml_values(text: str, source: str) -> Any:
+    """What YAML text holds; an error naming `source` where it is not valid YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise AutorecipeError(f"{source}: not valid YAML: {yaml_problem(error)}") from None
+
+
+def parse_value(raw: str) -> Any:
+    """A knob=value's value as YAML reads it (0.1, true, [1, 2]), or the text itself where it is not valid YAML."""
+    if not raw.strip():
+        return raw
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML parser's error in one line: what it found, and where."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem

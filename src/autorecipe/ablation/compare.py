@@ -9,13 +9,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from ..errors import AutorecipeError
 from ..files import write_atomic
 from ..knobs import lookup_knob
 from ..output_folder import default_folder
-from ..recipe import Recipe
+from ..recipe import Recipe, parse_value
 from ..resuming import identity, plain
 from .ablate import source_recipe
 from .arms import FULL, Arm, distinct
@@ -60,7 +58,7 @@ def parse_vary(vary: Iterable[str] | Mapping[str, Iterable]) -> dict[str, list]:
             name, sep, raw = text.partition("=")
             if not sep or not raw.strip():
                 raise AutorecipeError(f"--vary {text!r}: expected knob=value,value, e.g. activation=relu,gelu")
-            pairs[name.strip()] = [yaml.safe_load(v) if v.strip() else v for v in raw.split(",")]
+            pairs[name.strip()] = [parse_value(v) for v in raw.split(",")]
     if not pairs:
         raise AutorecipeError("compare needs at least one --vary knob=value,value")
     for name in pairs:

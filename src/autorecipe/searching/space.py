@@ -27,7 +27,7 @@ from ..errors import AutorecipeError
 from ..files import regular
 from ..knobs import BUCKETS, Choice, Knob, SearchRange, find_knob, is_active, registry
 from .attributes import OUTSIDE
-from ..recipe import Recipe
+from ..recipe import Recipe, yaml_problem
 
 RESOURCE_KNOB = "epochs"
 SWITCH = "_on"  # suffix of the on/off parameter of a knob whose range has an `off` value
@@ -168,7 +168,7 @@ def read_space_file(space_file: str | Path | Mapping) -> dict[str, Any]:
         except OSError as error:
             raise AutorecipeError(f"cannot read space file {path}: {error.strerror}") from None
         except yaml.YAMLError as error:
-            raise AutorecipeError(f"{path}: not valid YAML: {error}") from None
+            raise AutorecipeError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
         source = str(path)
     if entries is None:
         return {}

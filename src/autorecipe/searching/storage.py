@@ -31,11 +31,12 @@ def open_storage(url: str | None, folder: Path) -> optuna.storages.BaseStorage:
         return JournalStorage(JournalFileBackend(journal, lock_obj=lock))
     if url.startswith("sqlite"):
         optuna.logging.get_logger("autorecipe").warning("SQLite storage is not safe for parallel workers")
+    database = url.split(":", 1)[0].split("+", 1)[0] in DATABASES
+    heartbeat, grace = heartbeat_seconds() if database else (None, None)
     try:
-        if url.split(":", 1)[0].split("+", 1)[0] in DATABASES:
+        if database:
             # a worker that stops beating for GRACE_S (a killed host) has its trial failed and run again
             run_again = RunAgain()
-            heartbeat, grace = heartbeat_seconds()
             run_again.storage = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
                                                            heartbeat_stale_trial_callback=run_again)
             return run_again.storage
@@ -50,13 +51,14 @@ def heartbeat_seconds() -> tuple[int, int]:
     """A database worker's heartbeat interval and the silence after which its trial is failed and run again:
     $AUTORECIPE_HEARTBEAT and $AUTORECIPE_GRACE (`search --heartbeat --grace`), else 60 s and 300 s."""
     values = []
-    for name, default in ((HEARTBEAT, HEARTBEAT_S), (GRACE, GRACE_S)):
+    for name, flag, default in ((HEARTBEAT, "--heartbeat", HEARTBEAT_S), (GRACE, "--grace", GRACE_S)):
         text = os.environ.get(name, "")
         if text and (not text.isdigit() or int(text) < 1):
-            raise AutorecipeError(f"${name}={text!r}: expected a whole number of seconds, at least 1")
+            raise AutorecipeError(f"{flag} {text} (${name}): expected a whole number of seconds, at least 1")
         values.append(int(text) if text else default)
     if values[1] <= values[0]:
-        raise AutorecipeError(f"the grace period ({values[1]} s) must be longer than the heartbeat ({values[0]} s)")
+        raise AutorecipeError(f"--grace {values[1]}: the grace period must be longer than the heartbeat "
+                              f"(--heartbeat {values[0]})")
     return values[0], values[1]
 
 
