@@ -36,9 +36,14 @@ def test_an_out_holding_a_run_needs_overwrite_which_leaves_nothing_of_the_old_ru
     (out / "model.onnx").write_bytes(b"an export of the old run")
     (out / "lr_finder.csv").write_text("old curve")
     before = (out / "model.safetensors").read_bytes()
-    with pytest.raises(AutorecipeError, match="holds a run already.*--resume.*--overwrite"):
+    with pytest.raises(AutorecipeError, match="holds a run already; choose another folder or replace it with "
+                                              "--overwrite"):  # it ended: nothing to resume
         autorecipe.fit("digits", overrides=QUICK, out=out, device="cpu", progress=False)
     assert (out / "model.safetensors").read_bytes() == before  # untouched
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "checkpoint.pt").write_bytes(b"a killed fit's checkpoint")
+    with pytest.raises(AutorecipeError, match="holds a run already.*fit --resume .*cut`, or replace it"):
+        autorecipe.fit("digits", overrides=QUICK, out=tmp_path / "cut", device="cpu", progress=False)
     assert main(["fit", "digits", "--epochs", "1", "--set", "width=0.25", "--out", str(out), "--quiet"]) == 2
     assert "holds a run already" in capsys.readouterr().err
     assert main(["fit", "digits", "--epochs", "1", "--set", "width=0.25", "--out", str(out), "--quiet",

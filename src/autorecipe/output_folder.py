@@ -47,8 +47,10 @@ def check_free(folder: Path, overwrite: bool) -> None:
     """A new fit may write to a folder that does not exist, is empty or holds no run; one that holds a run needs
     `overwrite`."""
     if holds_run(folder) and not overwrite:
-        raise AutorecipeError(f"--out {folder} holds a run already; choose another folder, continue that run with "
-                              f"`autorecipe fit --resume {folder}`, or replace it with --overwrite")
+        resumable = (folder / "checkpoint.pt").exists()  # removed when a fit ends
+        way_on = f", continue that run with `autorecipe fit --resume {folder}`," if resumable else ""
+        raise AutorecipeError(f"--out {folder} holds a run already; choose another folder{way_on} or replace it with "
+                              f"--overwrite")
 
 
 def empty(folder: Path) -> None:
