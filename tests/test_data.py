@@ -183,6 +183,8 @@ def test_csv_manifest_with_relative_paths(image_folder):
     assert data.classes == ["cat", "dog", "fox"]
     assert len(data) == len(rows) - 2 and np.bincount(data.y)[1] == 1
     assert len(data.skipped) == 1
+    manifest.write_bytes(b"\xef\xbb\xbf" + manifest.read_bytes())  # Excel's "CSV UTF-8" starts with a BOM
+    assert load_data(manifest, 16, "rgb").classes == data.classes and len(load_data(manifest, 16, "rgb")) == len(data)
 
 
 def test_a_fifo_in_a_manifest_is_skipped_not_waited_on(image_folder):

@@ -66,6 +66,8 @@ def test_a_csv_of_paths_with_or_without_a_header(tmp_path):
     (tmp_path / "header.csv").write_text("path\nimg/0.png\n")
     assert len(load_unlabeled(tmp_path / "plain.csv", 16, False)) == 3
     assert len(load_unlabeled(tmp_path / "header.csv", 16, True)) == 1
+    (tmp_path / "header.csv").write_text("\ufeffpath\nimg/0.png\n", encoding="utf-8")  # with a BOM
+    assert len(load_unlabeled(tmp_path / "header.csv", 16, True)) == 1
 
 
 def test_labels_in_an_unlabeled_source_are_an_error_unless_ignored(tmp_path):

@@ -54,7 +54,7 @@ def read_flagged(path) -> dict[str, float]:
     if path.is_dir():
         path = path / FLAGGED_FILE
     try:
-        with regular(path).open(newline="") as f:
+        with regular(path).open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
     except OSError as error:
         raise AutorecipeError(f"flagged {str(path)!r}: {error.strerror or error}; give diagnose's --out folder or "

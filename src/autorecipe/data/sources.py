@@ -90,7 +90,7 @@ def _manifest(path: Path) -> FileSource:
     file listed under two labels is an error naming both lines."""
     paths, labels, first_line, repeats = [], [], {}, []
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # a BOM (Excel's "CSV UTF-8") is not a path
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise AutorecipeError(f"{path}: cannot read the CSV manifest: {error}") from None

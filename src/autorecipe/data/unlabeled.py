@@ -114,7 +114,7 @@ def _manifest(path: Path, ignore_labels: bool) -> list[str]:
     """A CSV of image paths, one a row (a `path` header is optional; relative paths are relative to the CSV's
     folder); a second column (labels) is an error unless `ignore_labels`."""
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise AutorecipeError(f"{path}: cannot read the CSV: {error}") from None
