@@ -103,6 +103,12 @@ def test_bad_export_requests_are_clear_errors(tmp_path):
         export(run, "onnx")
     with pytest.raises(AutorecipeError, match="not a trained run"):
         export(tmp_path, "onnx")
+    (tmp_path / "notes.txt").write_text("a file of the user's")
+    with pytest.raises(AutorecipeError, match="not an earlier export is there .*give a new file name"):
+        export(run, "onnx", out=tmp_path / "notes.txt")
+    assert (tmp_path / "notes.txt").read_text() == "a file of the user's"
+    for _ in range(2):  # over its own export, again
+        export(run, "onnx", out=tmp_path / "m.onnx")
 
 
 def prepare_from_readme():

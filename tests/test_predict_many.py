@@ -125,6 +125,13 @@ def test_bad_prediction_requests_are_clear_errors(run, sources, tmp_path, capsys
         autorecipe.predict_source(run, tmp_path / "empty")
     with pytest.raises(AutorecipeError, match="is a folder; give the CSV file"):
         predicting.write_predictions(iter(()), tmp_path, 1)
+    weights = (run.path / "model.safetensors").read_bytes()
+    for taken in (run.path / "model.safetensors", next(folder.rglob("*.png"))):  # never over another file
+        with pytest.raises(AutorecipeError, match="not an earlier predictions CSV is there; give a new file name"):
+            predicting.write_predictions(autorecipe.predict_source(run, folder), taken, 1)
+    assert (run.path / "model.safetensors").read_bytes() == weights
+    for _ in range(2):  # over its own CSV, again and again
+        predicting.write_predictions(autorecipe.predict_source(run, folder), tmp_path / "p.csv", 1)
     assert main(["predict", str(run.path), str(tmp_path / "nowhere.png")]) == 2
     assert "no such file or folder to predict" in capsys.readouterr().err
 

@@ -24,6 +24,7 @@ from .regularization.tta import TTA
 from .run import BATCH, Run, as_run, inference_model, logits_of, top_classes
 
 CHUNK = 512  # images decoded while the model runs the previous chunk
+HEADER = ["image", "class", "probability"]  # a predictions CSV's first columns
 DECODE_SLICE = 64  # files a decoding thread takes at a time
 
 
@@ -147,11 +148,15 @@ def _top(run: Run, model, pixels: np.ndarray, top_k: int, tta: str | None, batch
 
 def write_predictions(rows: Iterable[Prediction], out: str | Path, top_k: int) -> dict[str, int]:
     """Stream predictions to the CSV `out` (image, class, probability, then class_2, probability_2, ... up to
-    top_k, and error): written under a temporary name, renamed when complete. Returns the counts."""
+    top_k, and error): written under a temporary name, renamed when complete; only over an earlier predictions
+    CSV, never over another file (the run's weights, an image, the CSV of images). Returns the counts."""
     out = Path(out)
     if out.is_dir():
         raise AutorecipeError(f"--out {out}: is a folder; give the CSV file to write, e.g. {out / 'predictions.csv'}")
-    header = ["image", "class", "probability"]
+    if (out.exists() or out.is_symlink()) and not _earlier_predictions(out):
+        raise AutorecipeError(f"--out {out}: a file that is not an earlier predictions CSV is there; give a new file "
+                              f"name (predict writes over its own CSVs only)")
+    header = list(HEADER)
     for rank in range(2, top_k + 1):
         header += [f"class_{rank}", f"probability_{rank}"]
     counts = {"images": 0, "unreadable": 0}
@@ -164,3 +169,11 @@ def write_predictions(rows: Iterable[Prediction], out: str | Path, top_k: int) -
             counts["images"] += 1
             counts["unreadable"] += bool(row.error)
     return counts
+
+
+def _earlier_predictions(path: Path) -> bool:
+    """Whether `path` is a regular file that starts as write_predictions starts a CSV."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as f:
+        return f.read(len(",".join(HEADER)) + 1).decode(errors="replace").startswith(",".join(HEADER) + ",")

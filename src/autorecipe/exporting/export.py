@@ -51,6 +51,9 @@ def export(run: Run | str | Path, format: str = "onnx", out: str | Path | None =
     path = Path(out) if out is not None else _default_path(run, kind.suffix)
     if path.is_dir():
         path = path / f"model{kind.suffix}"
+    if (path.exists() or path.is_symlink()) and not path.with_name(path.name + ".json").is_file():
+        raise AutorecipeError(f"--out {path}: a file that is not an earlier export is there (no {path.name}.json "
+                              f"beside it); give a new file name (export writes over its own files only)")
     module = deployed(run)
     c = 1 if run.channels == "gray" else 3
     example = torch.zeros(size or 2, run.image_size, run.image_size, c, dtype=torch.uint8)
