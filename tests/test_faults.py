@@ -54,6 +54,33 @@ def test_an_out_holding_a_run_needs_overwrite_which_leaves_nothing_of_the_old_ru
     autorecipe.fit("digits", overrides={**QUICK, "epochs": 1}, out=tmp_path / "empty", device="cpu", progress=False)
 
 
+@pytest.mark.parametrize("markers, argv, kind", [
+    (["fit.json", "model.safetensors"], ["search", "digits", "--budget", "1 trials"], "a fit (fit.json)"),
+    (["search.json"], ["fit", "digits", "--epochs", "1"], "a search (search.json)"),
+    (["plan.json"], ["diagnose", "digits", "--checks-only"], "an ablation or comparison (plan.json)"),
+    (["diagnose.json"], ["fit", "digits", "--epochs", "1"], "a diagnosis (diagnose.json)"),
+])
+def test_a_verb_never_writes_into_another_verbs_folder(markers, argv, kind, tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    for name in markers:
+        (out / name).write_text("{}")
+    assert main([*argv, "--out", str(out)]) == 2
+    assert f"--out {out} holds {kind}; give another --out" in capsys.readouterr().err.replace("\n", "")
+    assert sorted(p.name for p in out.iterdir()) == sorted(markers)  # nothing written beside them
+
+
+def test_an_ablation_is_not_started_in_another_verbs_folder(tmp_path):
+    from autorecipe.ablation.cells import Cells
+    (tmp_path / "search.json").write_text("{}")
+    with pytest.raises(AutorecipeError, match="holds a search \\(search.json\\); give another --out"):
+        Cells(tmp_path, {"seeds": 1}, False, "ablation")
+    (tmp_path / "search.json").unlink()
+    (tmp_path / "plan.json").write_text('{"vary": {"lr": [0.1]}}')
+    with pytest.raises(AutorecipeError, match="holds a comparison already; give another --out"):
+        Cells(tmp_path, {"seeds": 1}, False, "ablation")
+
+
 def test_a_diverged_fit_exits_non_zero_and_says_no_model_was_saved(tmp_path, capsys):
     out = tmp_path / "nan"
     assert main(["fit", "digits", "--model", "usermodels:nan_net", "--epochs", "2", "--out", str(out),

@@ -43,6 +43,21 @@ def holds_run(folder: Path) -> bool:
     return any((folder / name).exists() for name in RUN_MARKERS)
 
 
+# What each verb's folder is known by: the files it writes first (a fit's also those of runs before fit.json).
+FOLDER_KINDS = {"fit": ("fit.json", *RUN_MARKERS), "search": ("search.json",), "ablation or comparison": ("plan.json",),
+                "diagnosis": ("diagnose.json",)}
+
+
+def check_kind(folder: Path, kind: str) -> None:
+    """A verb of `kind` (a key of FOLDER_KINDS) writes into no folder that holds another verb's results: the files
+    of two verbs would mix, and report and resume would read the wrong ones."""
+    for other, markers in FOLDER_KINDS.items():
+        found = next((name for name in markers if (folder / name).exists()), None)
+        if other != kind and found:
+            raise AutorecipeError(f"--out {folder} holds a{'n' if other[0] in 'aeiou' else ''} {other} ({found}); "
+                                  f"give another --out")
+
+
 def check_free(folder: Path, overwrite: bool) -> None:
     """A new fit may write to a folder that does not exist, is empty or holds no run; one that holds a run needs
     `overwrite`."""

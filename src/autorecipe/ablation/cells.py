@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..budget import parse_budget
 from ..errors import AutorecipeError
+from ..output_folder import check_kind
 from ..files import write_atomic
 from ..fitting import fit
 from .arms import Arm, distinct
@@ -53,11 +54,23 @@ def check_budget(budget: str | None, seeds: int) -> None:
         raise AutorecipeError(f"budget {budget!r}: each cell is a fit; give a time or epochs ('2m', '10 epochs')")
 
 
+def _held(plan_file: Path, verb: str) -> str:
+    """What a plan.json plans: a comparison (it varies knobs) or an ablation; `verb` where it cannot be read."""
+    try:
+        return "comparison" if "vary" in json.loads(plan_file.read_text()) else "ablation"
+    except (OSError, ValueError, TypeError):
+        return verb
+
+
 def _open(out: Path, plan: dict, resume: bool, verb: str) -> dict[tuple[str, int], dict]:
     """Start `out` with the plan, or on resume check it is the same plan and read its finished cells."""
     saved = out / PLAN
+    check_kind(out, "ablation or comparison")
     if saved.exists() and not resume:
-        raise AutorecipeError(f"--out {out} holds an {verb} already: --resume continues it; or give another --out")
+        held = _held(saved, verb)
+        way_on = ": --resume continues it; or" if held == verb else ";"
+        raise AutorecipeError(f"--out {out} holds a{'n' if held[0] in 'aeiou' else ''} {held} already{way_on} give "
+                              f"another --out")
     if resume and not saved.exists():
         raise AutorecipeError(f"--resume: {out} holds no {verb} ({PLAN})")
     if resume:

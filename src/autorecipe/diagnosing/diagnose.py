@@ -26,7 +26,7 @@ from ..data.split import check_fraction, load_splits
 from ..device import choose_device
 from ..errors import AutorecipeError
 from ..files import write_atomic
-from ..output_folder import OutputFolder, default_folder
+from ..output_folder import OutputFolder, check_kind, default_folder
 from ..recipe import Recipe
 from ..reporting.verdict import fit_verdict
 from ..training.setup import check_seed, resolve_balance_knob, resolve_flip, resolve_lr
@@ -82,6 +82,7 @@ def diagnose(data, *, val=None, test=None, out=None, budget: str | None = None, 
     check_seed(seed)
     recipe = Recipe.coerce(recipe, overrides)
     out = Path(out) if out is not None else default_folder("diagnose")
+    check_kind(out, "diagnosis")
     with OutputFolder(out, "diagnose.log", remove_on_user_error=True) as folder:
         log.info("autorecipe %s diagnose %s", __version__, "arrays" if isinstance(data, tuple) else data)
 

@@ -31,7 +31,7 @@ from ..device import choose_device
 from ..errors import AutorecipeError
 from ..files import write_atomic
 from ..fitting import fit, unlabeled_pool, warn_if_coarse
-from ..output_folder import OutputFolder, default_folder
+from ..output_folder import OutputFolder, check_kind, default_folder
 from ..recipe import Recipe
 from ..run import Run
 from ..semi.methods import resolve_method, semi_knobs
@@ -127,6 +127,7 @@ def search(
     imbalanced classes, else accuracy); the paired verdict against the base recipe compares per-image correctness.
     """
     out = Path(out) if out is not None else default_folder("search")
+    check_kind(out, "search")
     settings = SearchSettings.for_search(out, resume, SearchSettings(
         recipe=Recipe.coerce(recipe, overrides, epochs).to_dict(), fixed=_fixed_names(overrides),
         space=read_space_file(space) if space is not None else None,
