@@ -107,6 +107,8 @@ def test_report_command_and_its_errors(fitted, tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "not a run, search, ablation or comparison folder" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing")]) == 2
+    assert main(["report", str(run.path), "--data", str(tmp_path / "moved")]) == 2  # a source given must be there
+    assert f"--data {tmp_path / 'moved'}: no such file or folder" in capsys.readouterr().err.replace("\n", "")
 
 
 def test_a_fit_from_the_command_line_writes_its_report_unless_told_not_to(tmp_path, capsys):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jinja2
 
+from ..data.sources import BUILTIN
 from ..errors import AutorecipeError
 from ..files import write_atomic
 from ..version import __version__
@@ -48,6 +49,10 @@ def report(folder, *, data=None, val=None, device: str | None = None, trust_mode
     folder = Path(folder)
     if not folder.is_dir():
         raise AutorecipeError(f"{folder}: no such folder")
+    for flag, source in (("--data", data), ("--val", val)):
+        if isinstance(source, (str, Path)) and str(source) not in BUILTIN and not Path(source).expanduser().exists():
+            raise AutorecipeError(f"{flag} {source}: no such file or folder, and not a built-in dataset "
+                                  f"({', '.join(BUILTIN)})")
     kind, began = folder_kind(folder), time.perf_counter()
     context = {"kind": kind, "folder": str(folder.resolve()), "version": __version__,
                "made": time.strftime("%Y-%m-%d %H:%M"), "sections": {}}
