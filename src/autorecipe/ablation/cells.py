@@ -11,9 +11,9 @@ from pathlib import Path
 
 from ..budget import parse_budget
 from ..errors import AutorecipeError
-from ..output_folder import check_kind
 from ..files import write_atomic
 from ..fitting import fit
+from ..output_folder import check_kind
 from .arms import Arm, distinct
 
 log = logging.getLogger("autorecipe")

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..calibration import calibration
 from ..data.dataset import ImageData
 from ..run import Run, logits_of
-from ..calibration import calibration
 from .saliency import saliency
 
 HIGHEST_LOSS = 8  # validation images shown with their saliency

@@ -16,8 +16,8 @@ one for 50,000).
 from __future__ import annotations
 
 import fcntl
-import logging
 import json
+import logging
 import math
 import os
 from collections.abc import Callable
