@@ -27,7 +27,7 @@ from .device import choose_device, describe_device
 from .durations import parse_duration
 from .errors import AutorecipeError, AutorecipeWarning
 from .files import write_atomic
-from .output_folder import OutputFolder, check_free, check_kind, default_folder, empty, holds_run
+from .output_folder import OutputFolder, check_free, default_folder, empty, holds_run
 from .recipe import Recipe
 from .resuming import CHECKPOINT, FitRecord, identity, plain
 from .run import Run, logits_of
@@ -145,8 +145,6 @@ def fit(
     time_budget = limits.seconds
     dev = choose_device(device)
     out = Path(out) if out is not None else default_folder("fit")
-    if record is None and not overwrite:
-        check_kind(out, "fit")
     if record is None:
         check_free(out, overwrite)
     checkpoint = Checkpoint(out / CHECKPOINT)

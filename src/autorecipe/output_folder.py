@@ -59,9 +59,12 @@ def check_kind(folder: Path, kind: str) -> None:
 
 
 def check_free(folder: Path, overwrite: bool) -> None:
-    """A new fit may write to a folder that does not exist, is empty or holds no run; one that holds a run needs
-    `overwrite`."""
-    if holds_run(folder) and not overwrite:
+    """A new fit may write to a folder that does not exist, is empty or holds no run (nor another verb's results,
+    see check_kind); one that holds any needs `overwrite`."""
+    if overwrite:
+        return
+    check_kind(folder, "fit")
+    if holds_run(folder):
         resumable = (folder / "checkpoint.pt").exists()  # removed when a fit ends
         way_on = f", continue that run with `autorecipe fit --resume {folder}`," if resumable else ""
         raise AutorecipeError(f"--out {folder} holds a run already; choose another folder{way_on} or replace it with "

@@ -21,11 +21,11 @@ from .device import choose_device
 from .errors import AutorecipeError
 from .files import atomic_file
 from .regularization.tta import TTA
-from .run import BATCH, Run, as_run, inference_model, logits_of, top_classes
+from .run import BATCH, Run, as_run, check_top_k, inference_model, logits_of, top_classes
 
 CHUNK = 512  # images decoded while the model runs the previous chunk
-HEADER = ["image", "class", "probability"]  # a predictions CSV's first columns
 DECODE_SLICE = 64  # files a decoding thread takes at a time
+HEADER = ["image", "class", "probability"]  # a predictions CSV's first columns
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,7 @@ def predict_source(run: Run | str | Path, sources, *, top_k: int = 1, tta: str |
     """For every image of `sources` (see list_images), in order, its top-k calibrated (class, probability)
     pairs, or the reason it could not be read. `tta` replaces the recipe's test-time augmentation."""
     run = as_run(run)
-    if top_k < 1:
-        raise AutorecipeError(f"--top-k {top_k}: must be at least 1")
+    check_top_k(top_k)
     if batch_size < 1:
         raise AutorecipeError(f"--batch-size {batch_size}: must be at least 1")
     if tta is not None:

@@ -19,8 +19,8 @@ from .bundle import INFERENCE, check_agreement, inference_record, read_inference
 from .calibration import calibration, probabilities
 from .data.dataset import ImageData, convert_arrays, load_data
 from .data.images import decode_file
-from .data.sources import check_images
 from .data.loader import BatchLoader
+from .data.sources import check_images
 from .device import choose_device
 from .architecture.custom import imports_code
 from .errors import AutorecipeError, UntrustedModelCode
@@ -194,8 +194,7 @@ def evaluate(run: Run | str | Path, data, device: str | None = None, top_k: int 
     calibrated probabilities), per-class accuracy, precision and recall, and the confusion matrix of `run` on a
     labelled source."""
     run = as_run(run)
-    if top_k < 1:
-        raise AutorecipeError(f"--top-k {top_k}: must be at least 1")
+    check_top_k(top_k)
     images = data if isinstance(data, ImageData) else load_data(data, run.image_size, run.channels)
     images = images.with_classes(run.classes)
     if len(images) == 0:
@@ -223,12 +222,17 @@ def predict(run: Run | str | Path, images, top_k: int = 1, device: str | None = 
     of many images, with unreadable files listed rather than raised: `autorecipe.predicting.predict_source`.
     """
     run = as_run(run)
-    if top_k < 1:
-        raise AutorecipeError(f"--top-k {top_k}: must be at least 1")
+    check_top_k(top_k)
     x = _decode(images, run.image_size, run.channels == "gray")
     data = ImageData(x, np.arange(len(x)), np.zeros(len(x), dtype=np.int64), run.classes)
     logits, _ = logits_of(run, data, device, tta)
     return top_classes(run, run.probabilities(logits), top_k)
+
+
+def check_top_k(top_k: int) -> None:
+    """A top-k must ask for at least one class."""
+    if top_k < 1:
+        raise AutorecipeError(f"--top-k {top_k}: must be at least 1")
 
 
 def top_classes(run: Run, probs: np.ndarray, top_k: int) -> list[list[tuple[str, float]]]:

@@ -18,6 +18,21 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _device_flag(verb: argparse.ArgumentParser) -> None:
+    """--device, for the verbs that run a model."""
+    verb.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+
+
+def _seed_flag(verb: argparse.ArgumentParser) -> None:
+    """--seed, for the verbs that split the data and train."""
+    verb.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def _no_report_flag(verb: argparse.ArgumentParser) -> None:
+    """--no-report, for the verbs that write report.html at their end."""
+    verb.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
+
+
 def _trust_flag(verb: argparse.ArgumentParser) -> None:
     """--trust-model-code, for the verbs that load a run folder."""
     verb.add_argument("--trust-model-code", action="store_true",
@@ -59,12 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--budget", help="stop training after a time or a number of epochs: e.g. 10m, '30 epochs', "
                                       "or both joined by a comma")
     fit.add_argument("--time-budget", type=_duration, help="the old spelling of --budget with a time, e.g. 10m")
-    fit.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    _device_flag(fit)
     fit.add_argument("--out", help="output folder (default: runs/fit-DATE-TIME); one that holds a run needs "
                                    "--overwrite")
     fit.add_argument("--overwrite", action="store_true",
                      help="replace the run in --out: the folder is emptied once the data has loaded")
-    fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _seed_flag(fit)
     fit.add_argument("--val-fraction", type=float, default=0.1,
                      help="held-out share without --val (default 0.1; 0: train on every image, keep the last epoch)")
     fit.add_argument("--auto-lr", action="store_true",
@@ -80,14 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--flagged-action", choices=("drop", "downweight"), default="drop",
                      help="leave the flagged images out (default), or draw each in proportion to its label quality")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
-    fit.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
+    _no_report_flag(fit)
 
     evaluate = commands.add_parser("evaluate", help="score a trained run on labelled data")
     evaluate.add_argument("run", metavar="DIR", help="a run folder written by fit")
     evaluate.add_argument("data", help="labelled data: folder, .csv, .npz or 'digits'")
     evaluate.add_argument("--top-k", type=int, default=5,
                           help="also count an image right when its class is among the K likeliest (default 5)")
-    evaluate.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    _device_flag(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     _trust_flag(evaluate)
 
@@ -101,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top-k", type=int, default=1, help="how many classes to give per image (default 1)")
     predict.add_argument("--tta", help="test-time augmentation: none, flip or flip_translate (default: the recipe's)")
     predict.add_argument("--batch-size", type=int, default=256, help="images a batch on the device (default 256)")
-    predict.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    _device_flag(predict)
     predict.add_argument("--json", action="store_true", help="print JSON")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     _trust_flag(predict)
@@ -157,15 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--no-retrain", action="store_true", help="skip retraining the best recipe")
     search.add_argument("--retrain-on-all", action="store_true",
                         help="retrain the best recipe on training and validation images together (no --val)")
-    search.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    _device_flag(search)
     search.add_argument("--out", help="output folder (default: runs/search-DATE-TIME)")
-    search.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _seed_flag(search)
     search.add_argument("--val-fraction", type=float, default=0.1, help="held-out share without --val (default 0.1)")
     search.add_argument("--metric", default="auto",
                         help="what a trial scores on validation: auto (default: balanced_accuracy when the training "
                              "classes are imbalanced, else accuracy), accuracy, balanced_accuracy or macro_f1")
     search.add_argument("--quiet", action="store_true", help="no live table")
-    search.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
+    _no_report_flag(search)
 
     ablate = commands.add_parser("ablate", help="what each bucket of a recipe contributed, over paired seeds, with "
                                                 "intervals")
@@ -184,10 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the pair of buckets whose interaction to measure (default: the two largest effects)")
     ablate.add_argument("--unlabeled", metavar="SOURCE", help="images without labels, as fit takes them")
     ablate.add_argument("--val-fraction", type=float, default=0.1, help="held-out share without --val (default 0.1)")
-    ablate.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    _device_flag(ablate)
     ablate.add_argument("--out", help="output folder (default: runs/ablate-DATE-TIME)")
     ablate.add_argument("--resume", action="store_true", help="continue the ablation saved in --out")
-    ablate.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
+    _no_report_flag(ablate)
 
     compare = commands.add_parser("compare", help="a table of variants, one knob at a time, over paired seeds")
     compare.add_argument("source", metavar="RUN_DIR|SEARCH_DIR|RECIPE",
@@ -201,10 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--test", help="test data (any source), scored by every cell's fit")
     compare.add_argument("--unlabeled", metavar="SOURCE", help="images without labels, as fit takes them")
     compare.add_argument("--val-fraction", type=float, default=0.1, help="held-out share without --val (default 0.1)")
-    compare.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    _device_flag(compare)
     compare.add_argument("--out", help="output folder (default: runs/compare-DATE-TIME)")
     compare.add_argument("--resume", action="store_true", help="continue the comparison saved in --out")
-    compare.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
+    _no_report_flag(compare)
 
     diagnose = commands.add_parser("diagnose", help="what the data needs next: duplicates, probably wrong labels, "
                                                     "balance, a learning curve, the fit verdict")
@@ -222,8 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
                           help="override a knob of the fits' recipe (repeatable)")
     diagnose.add_argument("--val-fraction", type=float, default=0.1, help="held-out share without --val (default 0.1)")
-    diagnose.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    diagnose.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _device_flag(diagnose)
+    _seed_flag(diagnose)
     diagnose.add_argument("--out", help="output folder (default: runs/diagnose-DATE-TIME)")
     diagnose.add_argument("--json", action="store_true", help="print diagnose.json instead of the tables")
 
@@ -232,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("folder", metavar="DIR", help="the --out folder of a fit, search, ablate or compare")
     report.add_argument("--data", help="the images, when the run was trained on arrays or its images moved")
     report.add_argument("--val", help="the validation images, likewise")
-    report.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    _device_flag(report)
     _trust_flag(report)
 
     show = commands.add_parser("show-study", help="show the trials of a search folder")

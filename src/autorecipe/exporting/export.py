@@ -51,8 +51,9 @@ def export(run: Run | str | Path, format: str = "onnx", out: str | Path | None =
     path = Path(out) if out is not None else _default_path(run, kind.suffix)
     if path.is_dir():
         path = path / f"model{kind.suffix}"
-    if (path.exists() or path.is_symlink()) and not path.with_name(path.name + ".json").is_file():
-        raise AutorecipeError(f"--out {path}: a file that is not an earlier export is there (no {path.name}.json "
+    metadata_path = path.with_name(path.name + ".json")
+    if (path.exists() or path.is_symlink()) and not metadata_path.is_file():
+        raise AutorecipeError(f"--out {path}: a file that is not an earlier export is there (no {metadata_path.name} "
                               f"beside it); give a new file name (export writes over its own files only)")
     module = deployed(run)
     c = 1 if run.channels == "gray" else 3
@@ -72,7 +73,6 @@ def export(run: Run | str | Path, format: str = "onnx", out: str | Path | None =
         raise AutorecipeError(f"{kind.name} export of {run.path or 'the run'}: the parity check failed: a "
                               f"probability differs from PyTorch's by {metadata['parity']['max_abs_difference']:.2e}, "
                               f"more than {tolerance:g}; nothing written")
-    metadata_path = path.with_name(path.name + ".json")
     try:
         write_atomic(path, kind.serialize(graph, metadata))
         write_atomic(metadata_path, json.dumps(metadata, indent=1).encode())

@@ -37,7 +37,7 @@ from sklearn.model_selection import StratifiedKFold
 from ..budget import Budget
 from ..statistics import LEVEL, Difference, paired_bootstrap
 from .attributes import BASELINE, CONFIRM_SEED, CONFIRMS, OUTSIDE, RERUN_OF, VAL_CORRECT, VAL_LABELS
-from .resume import is_cut_off
+from .resume import is_cut_off, queue_head
 from .results import best_trial
 
 CONFIRM_SEEDS = 2  # seeds each of the candidate and the base are trained again with
@@ -183,8 +183,7 @@ def waiting_reruns(study: optuna.Study) -> bool:
 def rerun_next(study: optuna.Study) -> bool:
     """Whether the trial Optuna runs next (the first waiting one) is a rerun the budget holds room for: a
     confirmation rerun, or the recipe of a trial a kill cut off, queued again (it runs in its trial's place)."""
-    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    head = min(waiting, key=lambda t: t.number, default=None)
+    head = queue_head(study)
     return head is not None and (CONFIRMS in head.user_attrs or RERUN_OF in head.user_attrs)
 
 

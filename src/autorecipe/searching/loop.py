@@ -21,7 +21,7 @@ from .attributes import WORKER
 from .budgets import BudgetClock
 from .local import propose
 from .objective import Trainer, TrialFailed
-from .resume import cut_off_waiting, drop_waiting, fail_dead_workers
+from .resume import cut_off_waiting, drop_waiting, fail_dead_workers, queue_head
 from .results import best_trial, trial_seconds
 from .storage import heartbeat_seconds
 from .warm_start import queue_next
@@ -114,8 +114,7 @@ def _rerun_fits(study: optuna.Study, storage: BaseStorage, trainer: Trainer, clo
             return True
         if rerun_next(study) or clock.out_of_time():
             return False
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))  # none, if another worker took it
-        head = min(waiting, key=lambda t: t.number, default=None)
+        head = queue_head(study)
         if head is not None and drop_waiting(study, storage, head.number):
             log.info("the budget cannot hold queued trial %d: marked not run (--resume with a larger budget "
                      "runs it)", head.number)

@@ -100,6 +100,11 @@ def queue_again(study: optuna.Study, trial: FrozenTrial | optuna.Trial) -> None:
     study.enqueue_trial(trial.params, user_attrs={**kept, RERUN_OF: trial.user_attrs.get(RERUN_OF, trial.number)})
 
 
+def queue_head(study: optuna.Study) -> FrozenTrial | None:
+    """The trial Optuna runs next: the first waiting one (None when none waits, or another worker took it)."""
+    return min(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), key=lambda t: t.number, default=None)
+
+
 def cut_off_waiting(study: optuna.Study) -> bool:
     """Whether the recipe of a cut-off trial waits to run again (it runs in the budget its trial held)."""
     return any(RERUN_OF in t.user_attrs for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
